@@ -1,0 +1,143 @@
+/*
+ * bennu/http.h — the HTTP/1.1 server and the request/response exchange
+ * (`bn_conn`) that handlers see.
+ *
+ * Each request is handed to the configured handler in a task on the loop
+ * thread that owns the connection. The handler reads the request through the
+ * bn_conn_* accessors and answers with bn_conn_send_resp or bn_conn_send_file.
+ * It may suspend (bn_sleep, bn_wait_fd, ...) without stalling other
+ * connections; pipelined requests on the same connection wait their turn, so
+ * responses always leave in request order.
+ *
+ * Example (examples/hello.c):
+ *
+ *     static void hello(bn_conn *c) {
+ *         bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/plain"));
+ *         bn_conn_send_resp(c, 200, BN_STR("Hello, World!"));
+ *     }
+ *     int main(int argc, char **argv) {
+ *         bn_server_config cfg;
+ *         bn_server_config_defaults(&cfg, argv);   // PORT, BENNU_THREADS, ...
+ *         cfg.handler = hello;
+ *         return bn_server_run(&cfg);
+ *     }
+ */
+#ifndef BENNU_HTTP_H
+#define BENNU_HTTP_H
+
+#include "bennu/core.h"
+#include "bennu/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bn_conn bn_conn;
+typedef void bn_handler(bn_conn *c);
+
+/* ------------------------------------------------------------------------ */
+/* Server configuration                                                       */
+
+/** Limits on what a client may send; each one has its own error status. */
+typedef struct bn_http_limits {
+    size_t max_request_line;       /* 8 KiB; longer -> 414 */
+    size_t max_header_bytes;       /* 32 KiB for the whole head; more -> 431 */
+    size_t max_headers;            /* 100 fields; more -> 431 */
+    size_t max_body;               /* 8 MB; more -> 413 */
+    unsigned header_timeout_ms;    /* 10 s to send a complete head -> 408 */
+    unsigned body_timeout_ms;      /* 30 s between body reads -> 408 */
+    unsigned keepalive_timeout_ms; /* 60 s idle between requests -> close */
+    unsigned write_timeout_ms;     /* 30 s without write progress -> close */
+} bn_http_limits;
+
+typedef struct bn_server_config {
+    const char *bind;        /* address to listen on; BENNU_BIND, default "127.0.0.1" */
+    unsigned port;           /* PORT, default 4000; 0 picks a free port */
+    unsigned threads;        /* BENNU_THREADS, default: one per core */
+    bool master;             /* run under a supervising master (BENNU_MASTER=0 disables) */
+    unsigned drain_timeout_ms; /* BENNU_DRAIN_TIMEOUT_MS, default 10 s */
+    bn_handler *handler;     /* called for every request */
+    bn_http_limits limits;   /* BENNU_MAX_BODY, BENNU_HEADER_TIMEOUT_MS, ... */
+    char *const *argv;       /* the program's argv, re-executed on SIGUSR2 upgrade */
+    /** Called in each worker process before its loops start (may be NULL). */
+    void (*on_worker_start)(void);
+} bn_server_config;
+
+/** Fills `cfg` with defaults, then applies the environment (see each field). */
+void bn_server_config_defaults(bn_server_config *cfg, char *const *argv);
+
+/**
+ * Binds, then serves until SIGTERM/SIGINT (graceful drain) with cfg->threads
+ * loop threads. Under a master (cfg->master) the workers are supervised and
+ * restarted. Logs "listening on http://ADDR:PORT" once ready. Returns the
+ * process exit status.
+ */
+int bn_server_run(const bn_server_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Request                                                                    */
+
+typedef enum bn_method {
+    BN_METHOD_OTHER = 0,
+    BN_METHOD_GET,
+    BN_METHOD_HEAD,
+    BN_METHOD_POST,
+    BN_METHOD_PUT,
+    BN_METHOD_PATCH,
+    BN_METHOD_DELETE,
+    BN_METHOD_OPTIONS,
+    BN_METHOD_CONNECT,
+    BN_METHOD_TRACE,
+} bn_method;
+
+typedef struct bn_header {
+    bn_str name; /* as sent; compare with bn_str_eq_nocase */
+    bn_str value;
+} bn_header;
+
+/** The method as sent ("GET") and as an enum. */
+bn_str bn_conn_method(const bn_conn *c);
+bn_method bn_conn_method_id(const bn_conn *c);
+/** The path part of the request target, still percent-encoded ("/users/1"). */
+bn_str bn_conn_path(const bn_conn *c);
+/** The query string after '?', without the '?'; empty if none. */
+bn_str bn_conn_query(const bn_conn *c);
+/** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+int bn_conn_http_minor(const bn_conn *c);
+/** Value of the first header named `name` (case-insensitive), or BN_STR_NULL (ptr == NULL). */
+bn_str bn_conn_req_header(const bn_conn *c, bn_str name);
+/** All request headers in the order received. */
+const bn_header *bn_conn_req_headers(const bn_conn *c, size_t *count);
+/** The request body (de-chunked). Empty if none. */
+bn_str bn_conn_body(const bn_conn *c);
+/** Peer address as text ("127.0.0.1" or "::1"). */
+const char *bn_conn_remote_ip(const bn_conn *c);
+/** Memory that lives until the response has been sent. */
+bn_arena *bn_conn_arena(bn_conn *c);
+
+/* ------------------------------------------------------------------------ */
+/* Response                                                                   */
+
+/** Sets the status used by bn_conn_send_resp when it is given 0. */
+void bn_conn_put_status(bn_conn *c, int status);
+/** Adds a response header (name and value are copied). */
+void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value);
+/** Sends status (0: the one put before, else 200), the headers and `body`. Once per request. */
+void bn_conn_send_resp(bn_conn *c, int status, bn_str body);
+/**
+ * Sends the file at `path` with sendfile(2). Returns 0, or -errno if it cannot
+ * be opened (nothing is sent then, so the caller can still answer 404).
+ */
+int bn_conn_send_file(bn_conn *c, int status, const char *path);
+/** True once a response has been sent for this request. */
+bool bn_conn_sent(const bn_conn *c);
+/** Asks to close the connection after this response. */
+void bn_conn_close_after(bn_conn *c);
+
+/** The reason phrase of a status code ("Not Found"), "Unknown" if none. */
+const char *bn_http_reason(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BENNU_HTTP_H */

@@ -1,0 +1,476 @@
+/*
+ * The HTTP/1.1 connection state machine.
+ *
+ * Reads land in the thread's scratch buffer; every complete request in it is
+ * parsed in place and handed to the handler in a task. Only the unparsed
+ * tail of a read (a partial request, or the requests queued behind a handler
+ * that suspended) is copied into the connection's own buffer, so an idle
+ * connection owns no buffer at all. Responses of one batch are queued and
+ * leave in a single writev() when the batch is done.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "http/http_internal.h"
+
+static void conn_io(bn_io *io, unsigned events);
+static void conn_timeout(bn_timer *t);
+static void on_readable(bn_http_conn *hc);
+static void after_output(bn_http_conn *hc);
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+void bn__http_accept(bn_http_thread *thr, int fd, const struct sockaddr_storage *peer, socklen_t peer_len)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    bn_http_conn *hc = bn_xcalloc(1, sizeof(*hc));
+    hc->thr = thr;
+    hc->state = CONN_IDLE;
+    hc->peer = *peer;
+    hc->peer_len = peer_len;
+    bn_timer_init(&hc->timer, conn_timeout);
+    if (bn_io_start(thr->loop, &hc->io, fd, BN_IO_READ | BN_IO_WRITE, conn_io) < 0) {
+        close(fd);
+        free(hc);
+        return;
+    }
+    bn_list_push_back(&thr->conns, &hc->link);
+    thr->nconns++;
+    /* A new connection must send its first head within the header timeout. */
+    bn_timer_start(thr->loop, &hc->timer, thr->cfg->limits.header_timeout_ms);
+}
+
+static void conn_free(bn_timer *t)
+{
+    bn_http_conn *hc = bn_container_of(t, bn_http_conn, timer);
+    bn_http_thread *thr = hc->thr;
+    free(hc);
+    bn__http_conn_gone(thr);
+}
+
+/* Closes the socket now; the struct goes at the next loop turn, because an
+ * event for it may still sit in the current epoll batch. A connection whose
+ * handler is suspended is freed when the handler returns. */
+static void close_now(bn_http_conn *hc)
+{
+    if (hc->io.fd < 0)
+        return;
+    bn_io_stop(hc->thr->loop, &hc->io);
+    close(hc->io.fd);
+    hc->io.fd = -1;
+    bn_list_remove(&hc->link);
+    hc->thr->nconns--;
+    bn__out_discard(hc);
+    if (hc->state == CONN_HANDLING)
+        return;
+    hc->state = CONN_CLOSED;
+    bn_buf_free(&hc->in);
+    bn_arena_destroy(&hc->arena);
+    hc->ex = NULL;
+    hc->timer.cb = conn_free;
+    bn_timer_start(hc->thr->loop, &hc->timer, 0);
+}
+
+/* ---- timers --------------------------------------------------------------- */
+
+/* Arms the timer that guards the current state. */
+static void arm_state_timer(bn_http_conn *hc)
+{
+    const bn_http_limits *lim = &hc->thr->cfg->limits;
+    unsigned ms = 0;
+    hc->write_timer = false;
+    switch (hc->state) {
+    case CONN_IDLE: ms = lim->keepalive_timeout_ms; break;
+    case CONN_HEAD: ms = lim->header_timeout_ms; break;
+    case CONN_BODY: ms = lim->body_timeout_ms; break;
+    case CONN_LINGER: ms = BN_HTTP_LINGER_MS; break;
+    case CONN_HANDLING: /* the handler's time is its own business */
+    case CONN_CLOSED: bn_timer_stop(&hc->timer); return;
+    }
+    bn_timer_start(hc->thr->loop, &hc->timer, ms);
+}
+
+/* Moves to `state`. The head timer is armed once, so a slow client cannot
+ * extend it byte by byte; the body timer restarts on every bit of progress. */
+static void enter(bn_http_conn *hc, bn_conn_state state)
+{
+    bool changed = hc->state != state;
+    hc->state = state;
+    if ((changed || state == CONN_BODY) && !hc->write_timer)
+        arm_state_timer(hc);
+}
+
+static void conn_timeout(bn_timer *t)
+{
+    bn_http_conn *hc = bn_container_of(t, bn_http_conn, timer);
+    if (hc->write_timer || hc->state == CONN_IDLE || hc->state == CONN_LINGER) {
+        close_now(hc);
+        return;
+    }
+    /* A head or body that is too slow: tell the client, then close. */
+    bn_arena_reset(&hc->arena);
+    hc->ex = NULL;
+    bn_buf_free(&hc->in);
+    bn__http_write_error(hc, 408);
+    if (bn__out_flush(hc) < 0) {
+        close_now(hc);
+        return;
+    }
+    after_output(hc);
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static void run_handler(void *arg)
+{
+    bn_conn *c = arg;
+    c->hc->thr->cfg->handler(c);
+}
+
+/* The response of the current exchange is complete: serialise, free its memory. */
+static void finish_exchange(bn_http_conn *hc)
+{
+    hc->served++;
+    bn__exchange_finish(hc->ex);
+    hc->ex = NULL;
+    bn_arena_reset(&hc->arena);
+    enter(hc, CONN_IDLE);
+}
+
+static void fail(bn_http_conn *hc, int status)
+{
+    bn_arena_reset(&hc->arena);
+    hc->ex = NULL;
+    bn__http_write_error(hc, status);
+}
+
+static size_t process(bn_http_conn *hc, char *data, size_t *len);
+static void keep_input(bn_http_conn *hc, char *data, size_t len, size_t consumed, bool from_scratch);
+
+/* A handler that had suspended has returned (on the loop's native stack). */
+static void handler_done(void *arg)
+{
+    bn_http_conn *hc = arg;
+    size_t raw = hc->ex->raw_len;
+    finish_exchange(hc);
+    if (hc->io.fd < 0) { /* the connection broke while the handler ran */
+        bn__out_discard(hc);
+        bn_buf_free(&hc->in);
+        bn_arena_destroy(&hc->arena);
+        hc->state = CONN_CLOSED;
+        hc->timer.cb = conn_free;
+        bn_timer_start(hc->thr->loop, &hc->timer, 0);
+        return;
+    }
+    /* The request (and anything pipelined behind it) was moved to hc->in. */
+    size_t rest = hc->in.len - raw;
+    size_t consumed = raw + process(hc, hc->in.data + raw, &rest);
+    keep_input(hc, hc->in.data, raw + rest, consumed, false);
+    if (bn__out_flush(hc) < 0) {
+        close_now(hc);
+        return;
+    }
+    after_output(hc);
+}
+
+static void dispatch(bn_http_conn *hc)
+{
+    bn_task *t = bn__task_new(hc->thr->loop, run_handler, hc->ex);
+    enter(hc, CONN_HANDLING);
+    if (bn__task_run(t, handler_done, hc))
+        finish_exchange(hc);
+}
+
+/* Parses the head at p; on success sets up hc->ex. Returns false to stop. */
+static bool start_exchange(bn_http_conn *hc, const char *p, size_t avail)
+{
+    bn_http_thread *thr = hc->thr;
+    bn_http_request req;
+    ssize_t r = bn_http_parse_request(p, avail, &req, thr->parse_headers, &thr->parse_limits);
+    if (r == BN_HTTP_INCOMPLETE) {
+        enter(hc, CONN_HEAD);
+        return false;
+    }
+    if (r < 0) {
+        fail(hc, (int)-r);
+        return false;
+    }
+    if (req.has_content_length && req.content_length > thr->cfg->limits.max_body) {
+        fail(hc, 413);
+        return false;
+    }
+    bn_conn *c = bn__exchange_new(hc);
+    c->req = req;
+    c->req.headers = bn_arena_alloc(&hc->arena, req.nheaders * sizeof(bn_header));
+    memcpy(c->req.headers, thr->parse_headers, req.nheaders * sizeof(bn_header));
+    hc->ex = c;
+    hc->head_len = (size_t)r;
+    hc->continue_sent = false;
+    memset(&hc->chunked, 0, sizeof hc->chunked);
+    return true;
+}
+
+static void send_continue(bn_http_conn *hc)
+{
+    if (hc->ex->req.expect_continue && !hc->continue_sent && hc->ex->req.version_minor >= 1) {
+        bn__out_append(hc, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        hc->continue_sent = true;
+    }
+}
+
+/*
+ * Looks for the body of hc->ex in p[0..*avail) (p is the start of the request).
+ * Returns 1 when complete (body and raw_len set), 0 when more is needed, -1
+ * after an error response. A partial chunked body is compacted in place, so
+ * *avail may shrink.
+ */
+static int take_body(bn_http_conn *hc, char *p, size_t *avail)
+{
+    bn_conn *c = hc->ex;
+    char *region = p + hc->head_len;
+    size_t ravail = *avail - hc->head_len;
+    if (!c->req.chunked) {
+        uint64_t cl = c->req.has_content_length ? c->req.content_length : 0;
+        if (ravail < cl)
+            return 0;
+        c->body = bn_str_make(region, (size_t)cl);
+        c->raw_len = hc->head_len + (size_t)cl;
+        return 1;
+    }
+    const bn_http_limits *lim = &hc->thr->cfg->limits;
+    int r = bn_http_chunked_decode(&hc->chunked, region, ravail, lim->max_body, lim->max_request_line);
+    if (r < 0) {
+        fail(hc, -r);
+        return -1;
+    }
+    if (r == 1) {
+        c->body = bn_str_make(region, (size_t)hc->chunked.decoded);
+        c->raw_len = hc->head_len + hc->chunked.consumed;
+        return 1;
+    }
+    /* Drop the gap between decoded data and the raw bytes still to decode. */
+    size_t gap = hc->chunked.consumed - (size_t)hc->chunked.decoded;
+    if (gap) {
+        memmove(region + hc->chunked.decoded, region + hc->chunked.consumed, ravail - hc->chunked.consumed);
+        hc->chunked.consumed = (size_t)hc->chunked.decoded;
+        *avail -= gap;
+    }
+    return 0;
+}
+
+/*
+ * Handles every complete request in data[0..*len). Returns the bytes fully
+ * consumed. Stops at a partial request, a suspended handler, an error, or
+ * when too much output waits.
+ */
+static size_t process(bn_http_conn *hc, char *data, size_t *len)
+{
+    size_t off = 0;
+    while (off < *len && !hc->close_after_flush && hc->state != CONN_HANDLING &&
+           hc->out_pending < BN_HTTP_OUT_HIGH_WATER) {
+        char *p = data + off;
+        size_t avail = *len - off;
+        if (!hc->ex && !start_exchange(hc, p, avail))
+            break;
+        int r = take_body(hc, p, &avail);
+        *len = off + avail;
+        if (r < 0)
+            break;
+        if (r == 0) {
+            send_continue(hc);
+            enter(hc, CONN_BODY);
+            break;
+        }
+        size_t raw = hc->ex->raw_len;
+        dispatch(hc);
+        if (hc->state == CONN_HANDLING)
+            break; /* suspended: the request stays in the input until it finishes */
+        off += raw;
+    }
+    if (hc->close_after_flush && !hc->ex)
+        return *len; /* an error or a last response: nothing after it will be read */
+    return off;
+}
+
+/* Keeps data[consumed..len) for later in hc->in, fixing up the slices of a
+ * pending or suspended exchange that point into it. */
+static void keep_input(bn_http_conn *hc, char *data, size_t len, size_t consumed, bool from_scratch)
+{
+    size_t rest = len - consumed;
+    char *tail = data + consumed;
+    if (from_scratch) {
+        if (rest) {
+            bn_buf_append(&hc->in, tail, rest);
+            if (hc->ex)
+                bn__exchange_rebase(hc->ex, tail, rest, bn__ptr_delta(hc->in.data, tail));
+        }
+    } else {
+        hc->in.len = len;
+        if (consumed) {
+            if (hc->ex)
+                bn__exchange_rebase(hc->ex, tail, rest, -(ptrdiff_t)consumed);
+            bn_buf_consume(&hc->in, consumed);
+        }
+    }
+    if (hc->in.len == 0)
+        bn_buf_free(&hc->in); /* idle connections own no buffer */
+}
+
+/* How much to read into hc->in next. */
+static size_t read_room(bn_http_conn *hc)
+{
+    size_t room = 16 * 1024;
+    bn_conn *c = hc->ex;
+    if (c && !c->req.chunked && c->req.has_content_length) {
+        uint64_t need = hc->head_len + c->req.content_length;
+        if (need > hc->in.len)
+            room = BN_MAX(room, BN_MIN((size_t)(need - hc->in.len), (size_t)1 << 20));
+    }
+    const char *old = hc->in.data;
+    bn_buf_reserve(&hc->in, room);
+    if (hc->ex && hc->in.data != old) /* the pending head moved with the buffer */
+        bn__exchange_rebase(hc->ex, old, hc->in.len, bn__ptr_delta(hc->in.data, old));
+    return room;
+}
+
+static void discard_input(bn_http_conn *hc)
+{
+    for (;;) {
+        ssize_t n = read(hc->io.fd, hc->thr->scratch, BN_HTTP_SCRATCH_SIZE);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || errno != EAGAIN)
+            close_now(hc);
+        return;
+    }
+}
+
+static void on_readable(bn_http_conn *hc)
+{
+    if (hc->state == CONN_LINGER) {
+        discard_input(hc);
+        return;
+    }
+    if (hc->state == CONN_HANDLING || hc->close_after_flush || hc->out_pending >= BN_HTTP_OUT_HIGH_WATER) {
+        hc->read_pending = true; /* edge-triggered: remember, resume later */
+        return;
+    }
+    hc->read_pending = false;
+    for (;;) {
+        bool from_scratch = hc->in.len == 0;
+        size_t room = from_scratch ? BN_HTTP_SCRATCH_SIZE : read_room(hc);
+        char *dst = from_scratch ? hc->thr->scratch : hc->in.data + hc->in.len;
+        ssize_t n = read(hc->io.fd, dst, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            close_now(hc);
+            return;
+        }
+        if (n == 0) { /* peer closed: what was complete has been answered */
+            hc->peer_eof = true;
+            if (bn__out_flush(hc) < 0 || !hc->want_write) {
+                close_now(hc);
+                return;
+            }
+            hc->close_after_flush = true;
+            break;
+        }
+        char *data = from_scratch ? dst : hc->in.data;
+        size_t len = from_scratch ? (size_t)n : hc->in.len + (size_t)n;
+        if (!from_scratch)
+            hc->in.len = len;
+        size_t consumed = process(hc, data, &len);
+        keep_input(hc, data, len, consumed, from_scratch);
+        if (hc->io.fd < 0)
+            return;
+        if (hc->state == CONN_HANDLING || hc->close_after_flush || hc->out_pending >= BN_HTTP_OUT_HIGH_WATER) {
+            hc->read_pending = true;
+            break;
+        }
+        if ((size_t)n < room && !hc->peer_hup)
+            break; /* drained: the next arrival raises a new edge (a FIN already seen would not) */
+    }
+    if (bn__out_flush(hc) < 0) {
+        close_now(hc);
+        return;
+    }
+    after_output(hc);
+}
+
+/* After a flush attempt: arm the right timer, close or continue reading. */
+static void after_output(bn_http_conn *hc)
+{
+    if (hc->io.fd < 0)
+        return;
+    if (hc->want_write) {
+        if (!hc->write_timer) { /* armed once: it measures lack of progress */
+            hc->write_timer = true;
+            bn_timer_start(hc->thr->loop, &hc->timer, hc->thr->cfg->limits.write_timeout_ms);
+        }
+        return;
+    }
+    if (hc->close_after_flush && hc->state != CONN_HANDLING && !hc->ex) {
+        if (hc->peer_eof) {
+            close_now(hc);
+            return;
+        }
+        /* Lingering close: stop sending, read what the client still sends, so
+         * that the kernel does not answer it with a reset that could destroy
+         * the response in flight. */
+        shutdown(hc->io.fd, SHUT_WR);
+        bn_buf_free(&hc->in);
+        enter(hc, CONN_LINGER);
+        discard_input(hc);
+        return;
+    }
+    if (hc->write_timer || hc->state == CONN_IDLE)
+        arm_state_timer(hc); /* keep-alive counts from the last response */
+    if (hc->read_pending && hc->state != CONN_HANDLING)
+        on_readable(hc);
+}
+
+static void conn_io(bn_io *io, unsigned events)
+{
+    bn_http_conn *hc = bn_container_of(io, bn_http_conn, io);
+    if (hc->io.fd < 0 || hc->state == CONN_CLOSED)
+        return;
+    if (events & BN_IO_HUP)
+        hc->peer_hup = true;
+    if ((events & BN_IO_WRITE) && hc->out_head) {
+        if (bn__out_flush(hc) < 0) {
+            close_now(hc);
+            return;
+        }
+        after_output(hc);
+        if (hc->io.fd < 0)
+            return;
+    }
+    if (events & BN_IO_READ)
+        on_readable(hc);
+}
+
+/* ---- graceful drain -------------------------------------------------------- */
+
+void bn__http_drain_conns(bn_http_thread *thr)
+{
+    bn_list *n = thr->conns.next;
+    while (n != &thr->conns) {
+        bn_http_conn *hc = bn_container_of(n, bn_http_conn, link);
+        n = n->next; /* close_now unlinks hc */
+        /* A connection that has not sent its first request yet is not idle:
+         * its client is about to send one. It gets an answer (with
+         * "connection: close", like every response from now on). */
+        if (hc->state == CONN_IDLE && hc->served > 0 && !hc->out_head && hc->in.len == 0)
+            close_now(hc);
+        else if (hc->state == CONN_IDLE && hc->served > 0)
+            hc->close_after_flush = true;
+    }
+}

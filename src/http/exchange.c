@@ -1,0 +1,262 @@
+/*
+ * bn_conn: the request a handler reads and the response it writes.
+ * A response is serialised straight into the connection's output queue.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/http_internal.h"
+
+bn_conn *bn__exchange_new(bn_http_conn *hc)
+{
+    bn_conn *c = bn_arena_alloc(&hc->arena, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    c->hc = hc;
+    c->resp_tail = &c->resp_headers;
+    return c;
+}
+
+/* ---- request accessors -------------------------------------------------- */
+
+bn_str bn_conn_method(const bn_conn *c) { return c->req.method; }
+bn_method bn_conn_method_id(const bn_conn *c) { return c->req.method_id; }
+bn_str bn_conn_path(const bn_conn *c) { return c->req.path; }
+bn_str bn_conn_query(const bn_conn *c) { return c->req.query; }
+int bn_conn_http_minor(const bn_conn *c) { return c->req.version_minor; }
+bn_str bn_conn_body(const bn_conn *c) { return c->body; }
+bn_arena *bn_conn_arena(bn_conn *c) { return &c->hc->arena; }
+
+bn_str bn_conn_req_header(const bn_conn *c, bn_str name)
+{
+    for (size_t i = 0; i < c->req.nheaders; i++)
+        if (bn_str_eq_nocase(c->req.headers[i].name, name))
+            return c->req.headers[i].value;
+    return BN_STR_NULL;
+}
+
+const bn_header *bn_conn_req_headers(const bn_conn *c, size_t *count)
+{
+    *count = c->req.nheaders;
+    return c->req.headers;
+}
+
+const char *bn_conn_remote_ip(const bn_conn *c)
+{
+    bn_conn *m = (bn_conn *)c;
+    if (m->remote_ip)
+        return m->remote_ip;
+    char text[INET6_ADDRSTRLEN] = "unknown";
+    const struct sockaddr_storage *ss = &c->hc->peer;
+    if (ss->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
+    else if (ss->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, sizeof text);
+    m->remote_ip = bn_arena_strndup(&c->hc->arena, text, strlen(text));
+    return m->remote_ip;
+}
+
+/* Compared as integers: `lo` may be a buffer that realloc() just freed. */
+static void shift(bn_str *s, const char *lo, size_t len, ptrdiff_t delta)
+{
+    uintptr_t p = (uintptr_t)s->ptr, base = (uintptr_t)lo;
+    if (s->ptr && p >= base && p - base < len)
+        s->ptr = (const char *)(p + (uintptr_t)delta);
+}
+
+void bn__exchange_rebase(bn_conn *c, const char *lo, size_t len, ptrdiff_t delta)
+{
+    bn_http_request *r = &c->req;
+    bn_str *slices[] = {&r->method, &r->target, &r->path, &r->query, &r->host, &r->upgrade, &c->body};
+    for (size_t i = 0; i < BN_ARRAY_LEN(slices); i++)
+        shift(slices[i], lo, len, delta);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        shift(&r->headers[i].name, lo, len, delta);
+        shift(&r->headers[i].value, lo, len, delta);
+    }
+}
+
+/* ---- response ----------------------------------------------------------- */
+
+void bn_conn_put_status(bn_conn *c, int status) { c->status = status; }
+bool bn_conn_sent(const bn_conn *c) { return c->sent; }
+void bn_conn_close_after(bn_conn *c) { c->close_after = true; }
+
+void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value)
+{
+    bn_resp_header *h = bn_arena_alloc(&c->hc->arena, sizeof(*h));
+    h->next = NULL;
+    h->name = bn_str_make(bn_arena_strndup(&c->hc->arena, name.ptr, name.len), name.len);
+    h->value = bn_str_make(bn_arena_strndup(&c->hc->arena, value.ptr, value.len), value.len);
+    *c->resp_tail = h;
+    c->resp_tail = &h->next;
+}
+
+static _Thread_local struct {
+    int64_t sec;
+    char text[30];
+} date_cache = {-1, ""};
+
+const char *bn__http_date(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != date_cache.sec) {
+        date_cache.sec = ts.tv_sec;
+        bn_http_date_format(ts.tv_sec, date_cache.text);
+    }
+    return date_cache.text;
+}
+
+static bool user_has(const bn_conn *c, bn_str name)
+{
+    for (const bn_resp_header *h = c->resp_headers; h; h = h->next)
+        if (bn_str_eq_nocase(h->name, name))
+            return true;
+    return false;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Whether the connection stays open after this exchange. */
+static bool keeps_alive(const bn_conn *c)
+{
+    return c->req.keep_alive && !c->close_after && !c->hc->thr->draining;
+}
+
+/* Writes status line and headers; the body (if any) follows. */
+static void write_head(bn_conn *c, int status, uint64_t content_length)
+{
+    size_t need = 256;
+    for (bn_resp_header *h = c->resp_headers; h; h = h->next)
+        need += h->name.len + h->value.len + 4;
+    char *start = bn__out_reserve(c->hc, need), *p = start;
+    const char *reason = bn_http_reason(status);
+    p = put(p, "HTTP/1.1 ", 9);
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, reason, strlen(reason));
+    p = put(p, "\r\nserver: bennu\r\n", 17);
+    if (!user_has(c, BN_STR("date"))) {
+        p = put(p, "date: ", 6);
+        p = put(p, bn__http_date(), 29);
+        p = put(p, "\r\n", 2);
+    }
+    /* 1xx and 204 carry no body and no Content-Length (RFC 9110 §8.6). */
+    if (status >= 200 && status != 204 && status != 304) {
+        p = put(p, "content-length: ", 16);
+        p = put_u64(p, content_length);
+        p = put(p, "\r\n", 2);
+    }
+    for (bn_resp_header *h = c->resp_headers; h; h = h->next) {
+        p = put(p, h->name.ptr, h->name.len);
+        p = put(p, ": ", 2);
+        p = put(p, h->value.ptr, h->value.len);
+        p = put(p, "\r\n", 2);
+    }
+    if (!keeps_alive(c))
+        p = put(p, "connection: close\r\n", 19);
+    else if (c->req.version_minor == 0)
+        p = put(p, "connection: keep-alive\r\n", 24);
+    p = put(p, "\r\n", 2);
+    bn__out_commit(c->hc, (size_t)(p - start));
+}
+
+static bool body_allowed(const bn_conn *c, int status)
+{
+    return c->req.method_id != BN_METHOD_HEAD && status >= 200 && status != 204 && status != 304;
+}
+
+static bool claim_send(bn_conn *c)
+{
+    if (c->sent) {
+        bn_error("%.*s %.*s: a response was already sent; ignoring the second one", BN_STR_ARG(c->req.method),
+                 BN_STR_ARG(c->req.path));
+        return false;
+    }
+    c->sent = true;
+    return true;
+}
+
+void bn_conn_send_resp(bn_conn *c, int status, bn_str body)
+{
+    if (!claim_send(c))
+        return;
+    if (status == 0)
+        status = c->status ? c->status : 200;
+    c->status = status;
+    write_head(c, status, body.len);
+    if (body_allowed(c, status))
+        bn__out_append(c->hc, body.ptr, body.len);
+}
+
+int bn_conn_send_file(bn_conn *c, int status, const char *path)
+{
+    if (c->sent)
+        return -EALREADY;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int err = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+        close(fd);
+        return err ? err : -EINVAL;
+    }
+    claim_send(c);
+    if (status == 0)
+        status = c->status ? c->status : 200;
+    c->status = status;
+    write_head(c, status, (uint64_t)st.st_size);
+    if (body_allowed(c, status) && st.st_size > 0)
+        bn__out_file(c->hc, fd, 0, (size_t)st.st_size);
+    else
+        close(fd);
+    return 0;
+}
+
+void bn__exchange_finish(bn_conn *c)
+{
+    if (!c->sent) {
+        bn_error("%.*s %.*s: the handler returned without sending a response", BN_STR_ARG(c->req.method),
+                 BN_STR_ARG(c->req.path));
+        c->resp_headers = NULL;
+        c->resp_tail = &c->resp_headers;
+        bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/plain; charset=utf-8"));
+        bn_conn_send_resp(c, 500, BN_STR("Internal Server Error\n"));
+    }
+    if (!keeps_alive(c))
+        c->hc->close_after_flush = true;
+}
+
+void bn__http_write_error(bn_http_conn *hc, int status)
+{
+    char buf[512];
+    const char *reason = bn_http_reason(status);
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %d %s\r\nserver: bennu\r\ndate: %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                     "content-length: %zu\r\nconnection: close\r\n\r\n%s\n",
+                     status, reason, bn__http_date(), strlen(reason) + 1, reason);
+    bn__out_append(hc, buf, (size_t)n);
+    hc->close_after_flush = true;
+}

@@ -1,0 +1,149 @@
+/*
+ * Internal structures of the HTTP/1.1 server, shared by server.c (listeners,
+ * threads, drain), connection.c (the per-connection state machine),
+ * output.c (the write queue) and exchange.c (bn_conn).
+ */
+#ifndef BENNU_HTTP_INTERNAL_H
+#define BENNU_HTTP_INTERNAL_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "bennu/http.h"
+#include "http/parser.h"
+#include "runtime/task.h"
+
+#define BN_HTTP_SCRATCH_SIZE (64 * 1024) /* per-thread read buffer */
+#define BN_HTTP_OUT_HIGH_WATER (1024 * 1024) /* stop parsing while this much output waits */
+#define BN_HTTP_LINGER_MS 2000               /* read-and-discard time before closing after an error */
+
+typedef struct bn_http_thread bn_http_thread;
+typedef struct bn_http_conn bn_http_conn;
+
+/* A listening socket watched by one loop thread. */
+typedef struct bn_listener {
+    bn_io io;
+    bn_http_thread *thr;
+} bn_listener;
+
+/* One output segment: bytes (file_fd < 0) or a region of a file. */
+typedef struct bn_out_seg {
+    struct bn_out_seg *next;
+    bn_buf buf;
+    size_t sent;
+    int file_fd;
+    off_t file_off;
+    size_t file_left;
+} bn_out_seg;
+
+/* A response header added by the handler, kept in the request arena. */
+typedef struct bn_resp_header {
+    struct bn_resp_header *next;
+    bn_str name;
+    bn_str value;
+} bn_resp_header;
+
+/* The exchange a handler sees (one request and its response). Lives in the
+ * connection's arena, which is reset once the response is serialised. */
+struct bn_conn {
+    bn_http_conn *hc;
+    bn_http_request req;
+    bn_str body;
+    size_t raw_len; /* bytes of the whole request (head + raw body) in the input */
+    int status;
+    bn_resp_header *resp_headers;
+    bn_resp_header **resp_tail;
+    bool sent;
+    bool close_after;
+    char *remote_ip;
+};
+
+typedef enum bn_conn_state {
+    CONN_IDLE,     /* between requests; keep-alive timer armed */
+    CONN_HEAD,     /* part of a head received; header timer armed */
+    CONN_BODY,     /* head parsed, waiting for the body; body timer armed */
+    CONN_HANDLING, /* a handler task is suspended */
+    CONN_LINGER,   /* error sent: discard input until EOF or timeout, then close */
+    CONN_CLOSED,   /* fd closed; struct freed at the next loop turn */
+} bn_conn_state;
+
+struct bn_http_conn {
+    bn_io io;
+    bn_http_thread *thr;
+    bn_list link; /* in thr->conns */
+    bn_timer timer;
+    bn_conn_state state;
+    unsigned served;      /* requests answered on this connection */
+    bool read_pending;    /* readable while we could not read (busy, backpressure) */
+    bool peer_eof;        /* read() returned 0 */
+    bool peer_hup;        /* epoll saw the peer's FIN: read until 0, not just until short */
+    bool close_after_flush;
+    bool want_write;      /* last write hit EAGAIN */
+    bool write_timer;     /* the timer measures write progress, not the state */
+    bn_buf in;            /* unparsed input that outlived a read; empty when idle */
+    bn_out_seg *out_head, *out_tail;
+    size_t out_pending;   /* bytes queued, not yet written */
+    bn_arena arena;       /* request-scoped memory */
+    bn_conn *ex;          /* exchange of the head parsed / being handled, or NULL */
+    bn_http_chunked chunked;
+    size_t head_len;      /* of ex, once parsed */
+    bool continue_sent;   /* 100 Continue already written for ex */
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+};
+
+struct bn_http_thread {
+    bn_loop *loop;
+    const bn_server_config *cfg;
+    bn_http_parse_limits parse_limits;
+    bn_listener *listeners;
+    size_t nlisteners;
+    bool accepting;
+    bn_timer accept_retry; /* after EMFILE */
+    bn_list conns;
+    size_t nconns;
+    bool draining;
+    char *scratch;
+    bn_header *parse_headers; /* room for max_headers during parsing */
+    bn_out_seg *seg_cache;
+    unsigned seg_cache_len;
+    bn_msg drain_msg;
+    pthread_t thread;
+    struct bn_http_worker *worker;
+};
+
+/* connection.c */
+void bn__http_accept(bn_http_thread *thr, int fd, const struct sockaddr_storage *peer, socklen_t peer_len);
+/** Begins a graceful drain of one thread: idle connections close, busy ones close after their response. */
+void bn__http_drain_conns(bn_http_thread *thr);
+/** Called when a connection is finally freed; lets server.c notice the end of a drain. */
+void bn__http_conn_gone(bn_http_thread *thr);
+
+/* output.c */
+void bn__out_append(bn_http_conn *hc, const void *data, size_t len);
+char *bn__out_reserve(bn_http_conn *hc, size_t len); /* then bn__out_commit */
+void bn__out_commit(bn_http_conn *hc, size_t len);
+void bn__out_file(bn_http_conn *hc, int fd, off_t off, size_t len);
+/** Writes what it can. Returns 0, or -1 if the connection broke (caller closes). */
+int bn__out_flush(bn_http_conn *hc);
+void bn__out_discard(bn_http_conn *hc);
+void bn__out_cache_free(bn_http_thread *thr);
+
+/* exchange.c */
+bn_conn *bn__exchange_new(bn_http_conn *hc);
+/** Serialises the response (or a 500 if the handler sent none) into the output. */
+void bn__exchange_finish(bn_conn *c);
+/** Adds `delta` to every slice of the request that points into [lo, lo+len). */
+void bn__exchange_rebase(bn_conn *c, const char *lo, size_t len, ptrdiff_t delta);
+/** new_base - old_base for pointers into different buffers (as integers: no UB). */
+static inline ptrdiff_t bn__ptr_delta(const char *new_base, const char *old_base)
+{
+    return (ptrdiff_t)((uintptr_t)new_base - (uintptr_t)old_base);
+}
+/** Writes a complete error response (status, short text body, Connection: close). */
+void bn__http_write_error(bn_http_conn *hc, int status);
+/** The cached Date header value of this thread, refreshed once a second. */
+const char *bn__http_date(void);
+
+#endif
