@@ -121,7 +121,7 @@ static int line_end(const char *p, const char *end)
 
 bn_method bn_http_method_id(bn_str m)
 {
-#define IS_M(lit) (m.len == sizeof(lit) - 1 && memcmp(m.ptr, lit, sizeof(lit) - 1) == 0)
+#define IS_M(lit) (memcmp(m.ptr, lit, sizeof(lit) - 1) == 0) /* the length is the switch's */
     switch (m.len) { /* case-sensitive (RFC 9110 §9.1) */
     case 3:
         return IS_M("GET") ? BN_METHOD_GET : IS_M("PUT") ? BN_METHOD_PUT : BN_METHOD_OTHER;

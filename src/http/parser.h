@@ -15,7 +15,7 @@
 #include "bennu/http.h"
 
 typedef struct bn_http_parse_limits {
-    size_t max_request_line; /* request line longer than this -> 414 */
+    size_t max_request_line; /* request line (without its CRLF) longer than this -> 414 */
     size_t max_header_bytes; /* whole head (request line + fields + blank line) longer -> 431 */
     size_t max_headers;      /* more fields than this -> 431 */
 } bn_http_parse_limits;
@@ -24,14 +24,16 @@ typedef struct bn_http_request {
     bn_str method;
     bn_method method_id;
     bn_str target; /* request-target as sent */
-    bn_str path;   /* origin-form path ("/a/b"); for absolute-form the path part; "*" for asterisk-form */
+    bn_str path;   /* origin-form path ("/a/b"); for absolute-form the path part ("/" if empty);
+                      "*" for asterisk-form; the authority for CONNECT */
     bn_str query;  /* after '?', empty if none */
     int version_minor; /* 0 or 1 */
     bn_header *headers; /* points at the caller's array */
     size_t nheaders;
 
     /* Interpreted from the headers: */
-    bn_str host;             /* Host value (required for HTTP/1.1) */
+    bn_str host;             /* Host value (required for HTTP/1.1); for absolute-form the target's
+                                authority, which overrides Host (RFC 9112 §3.2.2) */
     uint64_t content_length; /* valid if has_content_length */
     bool has_content_length;
     bool chunked;          /* Transfer-Encoding: chunked */

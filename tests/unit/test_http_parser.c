@@ -359,6 +359,7 @@ Test(parser, bad_absolute_forms)
     assert_status("GET example.com/x" H11 "\r\n", -400);
     assert_status("GET example.com:80" H11 "\r\n", -400);
     assert_status("GET ?x" H11 "\r\n", -400);
+    assert_status("GET x" H11 "\r\n", -400);
 }
 
 Test(parser, authority_form_only_for_connect)
@@ -535,6 +536,22 @@ Test(parser, headers_keep_their_order_and_duplicates)
     assert_slice(req.headers[2].name, "x");
     assert_slice(req.headers[2].value, "2");
     assert_slice(req.headers[3].name, "Y");
+}
+
+Test(parser, look_alike_field_names_are_only_stored)
+{
+    /* Same lengths as the interpreted names, so only the compare tells them apart. */
+    assert_ok("GET / HTTP/1.0\r\nDate: Mon\r\nExpecx: foo\r\nReferer: /a\r\nKeep-Alive: 5\r\n"
+              "Content-Lengtx: abc\r\nTransfer-Encodinx: gzip\r\n\r\n");
+    cr_assert_eq(req.nheaders, 6);
+    cr_assert_null(req.host.ptr);
+    cr_assert_not(req.expect_continue);
+    cr_assert_null(req.upgrade.ptr);
+    cr_assert_not(req.keep_alive);
+    cr_assert_not(req.has_content_length);
+    cr_assert_not(req.chunked);
+    assert_slice(req.headers[3].name, "Keep-Alive");
+    assert_slice(req.headers[3].value, "5");
 }
 
 /* ------------------------------------------------------------------------ */
