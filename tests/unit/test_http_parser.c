@@ -862,8 +862,9 @@ Test(parser, every_prefix_at_the_limits_is_incomplete)
 
 Test(parser, pipelined_requests)
 {
-    const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 2\r\n\r\nhiGET /c "
-                     "HTTP/1.0\r\n\r\n";
+    const char *in = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "POST /b HTTP/1.1\r\nHost: y\r\nContent-Length: 2\r\n\r\nhi"
+                     "GET /c HTTP/1.0\r\n\r\n";
     size_t n = strlen(in);
     const char *buf = dup_exact(in, n);
     ssize_t r1 = bn_http_parse_request(buf, n, &req, hdrs, &lim);
