@@ -86,8 +86,31 @@ void bn_conn_put_status(bn_conn *c, int status) { c->status = status; }
 bool bn_conn_sent(const bn_conn *c) { return c->sent; }
 void bn_conn_close_after(bn_conn *c) { c->close_after = true; }
 
+/* A header that would break the response framing (response splitting) is refused. */
+static bool header_ok(bn_str name, bn_str value)
+{
+    if (name.len == 0)
+        return false;
+    for (size_t i = 0; i < name.len; i++) {
+        unsigned char ch = (unsigned char)name.ptr[i];
+        if (ch <= ' ' || ch >= 0x7F || ch == ':')
+            return false;
+    }
+    for (size_t i = 0; i < value.len; i++) {
+        unsigned char ch = (unsigned char)value.ptr[i];
+        if ((ch < ' ' && ch != '\t') || ch == 0x7F)
+            return false;
+    }
+    return true;
+}
+
 void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value)
 {
+    if (!header_ok(name, value)) {
+        bn_error("%.*s %.*s: refusing response header \"%.*s\" with a control character or bad name",
+                 BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), (int)BN_MIN(name.len, 64), name.ptr);
+        return;
+    }
     bn_resp_header *h = bn_arena_alloc(&c->hc->arena, sizeof(*h));
     h->next = NULL;
     h->name = bn_str_make(bn_arena_strndup(&c->hc->arena, name.ptr, name.len), name.len);

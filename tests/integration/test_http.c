@@ -167,6 +167,21 @@ Test(http, handler_without_response_gets_500_and_double_send_is_ignored)
     stop_clean();
 }
 
+Test(http, response_header_injection_is_refused)
+{
+    start(NULL);
+    bt_response r;
+    cr_assert_eq(roundtrip("GET /inject HTTP/1.1\r\nHost: t\r\n\r\n", &r), 1);
+    char v[64];
+    cr_expect(bt_header(&r, "x-ok", v, sizeof v) && strcmp(v, "fine") == 0);
+    cr_expect(!bt_header(&r, "set-cookie", v, sizeof v), "a header was injected: %s", r.head);
+    cr_expect(!bt_header(&r, "x-evil", v, sizeof v));
+    cr_expect_null(strstr(r.head, "bad name"));
+    bt_response_free(&r);
+    cr_expect(bt_log_contains(&srv, "refusing response header"));
+    stop_clean();
+}
+
 /* ---- pipelining ------------------------------------------------------------- */
 
 Test(http, pipelined_responses_keep_request_order_across_suspended_handlers)

@@ -64,6 +64,11 @@ static void handle(bn_conn *c)
     } else if (is(c, "/file")) { /* sends this program's own source file */
         if (bn_conn_send_file(c, 200, BENNU_TESTSERVER_FILE) < 0)
             text(c, 404, BN_STR("no file\n"));
+    } else if (is(c, "/inject")) { /* a header value with CRLF must be refused */
+        bn_conn_put_resp_header(c, BN_STR("x-ok"), BN_STR("fine"));
+        bn_conn_put_resp_header(c, BN_STR("x-evil"), BN_STR("a\r\nset-cookie: owned=1"));
+        bn_conn_put_resp_header(c, BN_STR("bad name"), BN_STR("v"));
+        text(c, 200, BN_STR("ok"));
     } else if (is(c, "/pid")) {
         text(c, 200, bn_str_from_cstr(bn_arena_printf(a, "%d", (int)getpid())));
     } else if (is(c, "/nosend")) {
