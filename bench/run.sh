@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# bench/run.sh — the body of `make bench`: measures Bennu (bench_server),
+# nginx (the peer) and the ceiling server with wrk on 127.0.0.1, one server at
+# a time, and prints one BENCH line per case, BENCH_CPU lines, a BENCH_RSS
+# line and a summary against the project's targets. See bench/README.md.
+#
+# Usage: bench/run.sh [BUILD_DIR]      (default: build; binaries in BUILD_DIR/bin)
+#
+# Environment:
+#   BENCH_THREADS=2        Bennu loop threads / nginx workers / ceiling threads
+#   BENCH_DURATION=10      seconds measured per case and server
+#   BENCH_WARMUP=2         seconds of warm-up before each measurement (0: none)
+#   BENCH_WRK_THREADS=2    wrk client threads
+#   BENCH_PORT=18080       first port tried; three free ports are picked from it
+#   BENCH_RETRIES=2        re-measurements of a run during which other programs
+#                          took more than 10% of the CPUs
+#   BENCH_CASES="..."      space-separated subset of the cases (see all_cases)
+#   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
+#   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
+#                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@")
+#   BENCH_NGINX=/usr/sbin/nginx
+#   BENCH_KEEP_TMP=1       keep the temp dir (server logs, nginx.conf, wrk outputs)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+build=${1:-build}
+threads=${BENCH_THREADS:-2}
+duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-2}
+wrk_threads=${BENCH_WRK_THREADS:-2}
+port_base=${BENCH_PORT:-18080}
+retries=${BENCH_RETRIES:-2}
+bennu_master=${BENCH_BENNU_MASTER:-1}
+nginx_bin=${BENCH_NGINX:-/usr/sbin/nginx}
+depth=16
+all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256"
+cases=${BENCH_CASES:-$all_cases}
+servers="bennu nginx ceiling"
+
+log() { printf '# %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk curl timeout setsid awk ps getconf; do
+    command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+[[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
+[[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
+if [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
+    die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
+fi
+for c in $cases; do
+    [[ " $all_cases " == *" $c "* ]] || die "unknown case '$c' (known: $all_cases)"
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+clk_tck=$(getconf CLK_TCK)
+
+# --------------------------------------------------------------------------
+# Servers: each runs in its own process group, so that stopping it reaches
+# every process it forked (nginx workers, Bennu's worker).
+
+tmp=$(mktemp -d /tmp/bennu-bench.XXXXXX)
+declare -A server_pid=() server_port=()
+wrk_pid=
+
+# True while a process of group PGID is alive (zombies do not count).
+group_alive() {
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+
+stop_server() {
+    local name=$1 pid=${server_pid[$1]:-} i
+    [[ -n $pid ]] || return 0
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        group_alive "$pid" || break
+        sleep 0.1
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset "server_pid[$name]"
+}
+
+cleanup() {
+    local name
+    [[ -z $wrk_pid ]] || kill -TERM "$wrk_pid" 2>/dev/null || true
+    for name in "${!server_pid[@]}"; do stop_server "$name"; done
+    if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
+        log "temp files kept in $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port is free if nothing uses it and nothing answers a connect.
+port_free() {
+    if command -v ss >/dev/null; then
+        [[ -z $(ss -Htan "sport = :$1" 2>/dev/null) ]] || return 1
+    fi
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# start_server NAME PORT CMD... — starts CMD as the leader of a new process
+# group and waits until GET /plaintext answers 200.
+start_server() {
+    local name=$1 port=$2 pgid i
+    shift 2
+    setsid "$@" >"$tmp/$name.log" 2>&1 &
+    server_pid[$name]=$!
+    server_port[$name]=$port
+    # stop_server signals the whole group: it must be the server's own.
+    for ((i = 0; i < 50; i++)); do
+        pgid=$(ps -o pgid= -p "${server_pid[$name]}" | tr -d " " || true)
+        [[ $pgid != "${server_pid[$name]}" ]] || break
+        sleep 0.02
+    done
+    if [[ $pgid != "${server_pid[$name]}" ]]; then
+        kill -TERM "${server_pid[$name]}" 2>/dev/null || true
+        unset "server_pid[$name]"
+        die "$name did not get its own process group (pgid '$pgid')"
+    fi
+    for ((i = 0; i < 150; i++)); do
+        if ! kill -0 "${server_pid[$name]}" 2>/dev/null; then
+            cat "$tmp/$name.log" >&2
+            die "$name exited during start-up"
+        fi
+        if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+            "http://127.0.0.1:$port/plaintext" 2>/dev/null || true) == 200 ]]; then
+            log "$name is up on 127.0.0.1:$port (pid ${server_pid[$name]})"
+            return 0
+        fi
+        sleep 0.1
+    done
+    cat "$tmp/$name.log" >&2
+    die "$name did not answer on 127.0.0.1:$port within 15 s"
+}
+
+# The pids of a server: the group leader we started and all its descendants.
+server_pids() {
+    ps -e -o pid=,ppid= | awk -v root="${server_pid[$1]}" '
+        { parent[$1] = $2; all[NR] = $1 }
+        END {
+            for (i in all) {
+                p = all[i]
+                for (q = p; q != "" && q != 0 && q != 1; q = parent[q])
+                    if (q == root) { print p; break }
+            }
+        }'
+}
+
+# Peak RSS (VmHWM) summed over the server's processes (the threads of a
+# process share its memory, so each process counts once).
+server_rss_kib() {
+    local total=0 pid kib
+    for pid in $(server_pids "$1"); do
+        kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
+# CPU time (user + system, clock ticks) used so far by the server's processes.
+server_cpu_ticks() {
+    local total=0 pid t
+    for pid in $(server_pids "$1"); do
+        t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+# CPU time (clock ticks) of this script's finished children: wrk, mostly.
+client_cpu_ticks() { sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }'; }
+
+# "BUSY TOTAL" clock ticks of all CPUs from /proc/stat (busy = not idle/iowait).
+machine_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
+# check_response NAME PATH BODY TYPE STRICT — one curl, checked the way
+# TechEmpower's validator would (status, body, Content-Type, Server, Date).
+check_response() {
+    local name=$1 path=$2 body=$3 type=$4 strict=$5
+    local head got problems=()
+    got=$(curl -s --max-time 5 -D "$tmp/head" "http://127.0.0.1:${server_port[$name]}$path" || true)
+    head=$(tr -d '\r' <"$tmp/head" 2>/dev/null || true)
+    [[ $(head -n1 <<<"$head") == "HTTP/1.1 200"* ]] || problems+=("status: $(head -n1 <<<"$head")")
+    [[ $got == "$body" ]] || problems+=("body: '$got'")
+    grep -qi "^content-type: *$type" <<<"$head" || problems+=("no Content-Type: $type")
+    grep -qi '^server:' <<<"$head" || problems+=("no Server header")
+    grep -qi '^date:' <<<"$head" || problems+=("no Date header")
+    if ((${#problems[@]})); then
+        local msg="$name $path: ${problems[*]}"
+        [[ $strict == 1 ]] && die "$msg"
+        echo "WARN $msg"
+    fi
+}
+
+# --------------------------------------------------------------------------
+# wrk
+
+# run_wrk OUT PORT PATH CONNS DEPTH SECONDS — one wrk run, output to OUT.
+run_wrk() {
+    local out=$1 port=$2 path=$3 conns=$4 pipe=$5 secs=$6
+    local accept='text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
+    [[ $path == /json ]] && accept='application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
+    local args=(-t "$wrk_threads" -c "$conns" -d "${secs}s" --latency --timeout 5s
+        -H "Accept: $accept" -H "Connection: keep-alive")
+    if ((pipe > 1)); then
+        args+=(-s "$here/pipeline.lua" "http://127.0.0.1:$port$path" -- "$pipe")
+    else
+        args+=("http://127.0.0.1:$port$path")
+    fi
+    # In the background, so that a signal to the script is handled at once.
+    timeout --kill-after=5 $((secs + 30)) wrk "${args[@]}" >"$out" 2>&1 &
+    wrk_pid=$!
+    if ! wait "$wrk_pid"; then
+        wrk_pid=
+        cat "$out" >&2
+        die "wrk failed: wrk ${args[*]}"
+    fi
+    wrk_pid=
+}
+
+# Requests/sec, rounded.
+wrk_rps() { awk '/^Requests\/sec:/ { printf "%d\n", $2 + 0.5; found = 1 } END { if (!found) print 0 }' "$1"; }
+
+# 99th percentile latency in ms (wrk prints us, ms, s, m or h).
+wrk_p99_ms() {
+    awk '$1 == "99%" && !done {
+            v = $2; n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+            f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : (u == "h") ? 3600000 : -1
+            if (f < 0) { print "nan" } else { printf "%.3f\n", n * f }
+            done = 1
+         }
+         END { if (!done) print "nan" }' "$1"
+}
+
+declare -A rps=() p99=() cpu_us=() others_pct=()
+
+case_path() { [[ $1 == json_* ]] && echo /json || echo /plaintext; }
+case_conns() { echo "${1##*_c}"; }
+case_depth() { [[ $1 == *pipeline16* ]] && echo "$depth" || echo 1; }
+
+# measure NAME CASE — warm-up, then the measured run; records req/s, p99,
+# the server's CPU time per request and how much CPU other programs took.
+measure() {
+    local name=$1 case=$2 port=${server_port[$1]}
+    local path conns pipe out
+    path=$(case_path "$case")
+    conns=$(case_conns "$case")
+    pipe=$(case_depth "$case")
+    out="$tmp/wrk.$name.$case.txt"
+    if ((warmup > 0)); then
+        run_wrk "$out.warmup" "$port" "$path" "$conns" "$pipe" "$warmup"
+    fi
+    local s0 s1 c0 c1 m0 m1 nreq
+    m0=$(machine_ticks)
+    s0=$(server_cpu_ticks "$name")
+    c0=$(client_cpu_ticks)
+    run_wrk "$out" "$port" "$path" "$conns" "$pipe" "$duration"
+    c1=$(client_cpu_ticks)
+    s1=$(server_cpu_ticks "$name")
+    m1=$(machine_ticks)
+    rps[$name:$case]=$(wrk_rps "$out")
+    p99[$name:$case]=$(wrk_p99_ms "$out")
+    nreq=$(awk '/ requests in / { print $1; exit }' "$out")
+    cpu_us[$name:$case]=$(awk -v t=$((s1 - s0)) -v hz="$clk_tck" -v n="${nreq:-0}" \
+        'BEGIN { if (n > 0) printf "%.2f\n", t / hz * 1e6 / n; else print "nan" }')
+    # Busy CPU not spent in this server or in wrk: other programs (or the kernel
+    # on their behalf). Above a few percent the numbers are not comparable.
+    others_pct[$name:$case]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((s1 - s0)) -v c=$((c1 - c0)) 'BEGIN {
+        split(m0, a, " "); split(m1, b, " "); total = b[2] - a[2]
+        o = (b[1] - a[1]) - s - c; if (o < 0) o = 0
+        printf "%d\n", (total > 0) ? 100 * o / total : 0 }')
+    local errs non2xx
+    errs=$(awk '/^  Socket errors:/ { sub(/^  Socket errors: /, ""); print }' "$out")
+    non2xx=$(awk '/^  Non-2xx or 3xx responses:/ { print $NF }' "$out")
+    [[ -z $errs ]] || echo "WARN $name $case socket errors: $errs"
+    [[ -z $non2xx ]] || echo "WARN $name $case non-2xx responses: $non2xx"
+    log "$name $case: ${rps[$name:$case]} req/s, p99 ${p99[$name:$case]} ms," \
+        "server cpu ${cpu_us[$name:$case]} us/req, others ${others_pct[$name:$case]}% cpu"
+}
+
+# measure_quiet NAME CASE — measure, again (up to BENCH_RETRIES times) while
+# other programs took more than 10% of the CPUs; the last run counts.
+measure_quiet() {
+    local name=$1 case=$2 try
+    for ((try = 0; ; try++)); do
+        measure "$name" "$case"
+        ((${others_pct[$name:$case]} > 10)) || return 0
+        ((try < retries)) || break
+        log "$name $case: other programs were busy, measuring again"
+        sleep 2
+    done
+    echo "WARN $name $case: other programs used ${others_pct[$name:$case]}% of the CPUs during the run; its numbers are low"
+}
+
+# --------------------------------------------------------------------------
+ports=()
+p=$port_base
+while ((${#ports[@]} < 3)); do
+    ((p < port_base + 200)) || die "no free ports from $port_base"
+    port_free "$p" && ports+=("$p")
+    p=$((p + 1))
+done
+
+log "bennu bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -sr), $(nproc) cpus"
+log "threads=$threads wrk_threads=$wrk_threads duration=${duration}s warmup=${warmup}s ports=${ports[*]}"
+log "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); $("$nginx_bin" -v 2>&1)"
+read -r b0 t0 < <(machine_ticks)
+sleep 1
+read -r b1 t1 < <(machine_ticks)
+busy=$((t1 > t0 ? 100 * (b1 - b0) / (t1 - t0) : 0))
+log "cpu busy before the run: $busy%"
+if ((busy > 10)); then
+    echo "WARN the machine is busy ($busy% cpu used before starting): numbers will be low and noisy"
+fi
+
+# Bennu
+if [[ -n ${BENCH_BENNU_CMD:-} ]]; then
+    cmd=${BENCH_BENNU_CMD//@PORT@/${ports[0]}}
+    cmd=${cmd//@THREADS@/$threads}
+    read -r -a bennu_cmd <<<"$cmd"
+    log "bennu is stood in for by: ${bennu_cmd[*]}"
+    strict=0
+else
+    bennu_cmd=("$build/bin/bench_server")
+    strict=1
+fi
+master_env=()
+[[ $bennu_master == 1 ]] || master_env=(BENNU_MASTER=0)
+start_server bennu "${ports[0]}" env PORT="${ports[0]}" BENNU_BIND=127.0.0.1 \
+    BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${bennu_cmd[@]}"
+check_response bennu /plaintext 'Hello, World!' text/plain "$strict"
+check_response bennu /json '{"message":"Hello, World!"}' application/json "$strict"
+
+# nginx, as many workers as Bennu has threads
+mkdir -p "$tmp/nginx"
+sed -e "s|@WORKERS@|$threads|g" -e "s|@PORT@|${ports[1]}|g" -e "s|@DIR@|$tmp/nginx|g" \
+    "$here/nginx.conf.in" >"$tmp/nginx/nginx.conf"
+start_server nginx "${ports[1]}" "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"
+check_response nginx /plaintext 'Hello, World!' text/plain 1
+check_response nginx /json '{"message":"Hello, World!"}' application/json 1
+
+# The ceiling answers its plaintext response to every request, /json included.
+start_server ceiling "${ports[2]}" "$build/bin/ceiling" "${ports[2]}" "$threads"
+check_response ceiling /plaintext 'Hello, World!' text/plain 1
+
+# All three listen; only the one being measured has work. Measuring the
+# servers back to back within each case keeps slow drifts of the machine out
+# of the ratios.
+for c in $cases; do
+    for s in $servers; do measure_quiet "$s" "$c"; done
+done
+bennu_kib=$(server_rss_kib bennu)
+nginx_kib=$(server_rss_kib nginx)
+for s in $servers; do stop_server "$s"; done
+
+# --------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "nan" }'; }
+
+for c in $cases; do
+    echo "BENCH $c bennu_rps=${rps[bennu:$c]} peer=nginx peer_rps=${rps[nginx:$c]}" \
+        "ratio=$(ratio "${rps[bennu:$c]}" "${rps[nginx:$c]}")" \
+        "ceiling_rps=${rps[ceiling:$c]} ceiling_ratio=$(ratio "${rps[bennu:$c]}" "${rps[ceiling:$c]}")" \
+        "bennu_p99_ms=${p99[bennu:$c]} peer_p99_ms=${p99[nginx:$c]}"
+done
+# Server CPU time per request: what each server costs, which still differs
+# when the client is the bottleneck and the rates come out equal.
+for c in $cases; do
+    echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[bennu:$c]} nginx_us_per_req=${cpu_us[nginx:$c]}" \
+        "ceiling_us_per_req=${cpu_us[ceiling:$c]}"
+done
+echo "BENCH_RSS bennu_kib=$bennu_kib nginx_kib=$nginx_kib"
+
+# Summary against the project's targets: without pipelining Bennu should beat
+# nginx by 15% and reach 85% of the ceiling; with pipelining 65% of the ceiling.
+echo
+echo "Summary ($threads server threads, wrk -t$wrk_threads, ${duration}s per case; ratios are Bennu / other)"
+printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' case bennu nginx ceiling vs_nginx vs_ceiling target result
+met=0 total=0 noisy=0
+for c in $cases; do
+    r=$(ratio "${rps[bennu:$c]}" "${rps[nginx:$c]}")
+    cr=$(ratio "${rps[bennu:$c]}" "${rps[ceiling:$c]}")
+    if [[ $c == *pipeline* ]]; then
+        want="vs_ceiling>=0.65"
+        ok=$(awk -v cr="$cr" 'BEGIN { print (cr >= 0.65) ? "ok" : "MISSED" }')
+    else
+        want="vs_nginx>=1.15 vs_ceiling>=0.85"
+        ok=$(awk -v r="$r" -v cr="$cr" 'BEGIN { print (r >= 1.15 && cr >= 0.85) ? "ok" : "MISSED" }')
+    fi
+    for s in $servers; do
+        if ((${others_pct[$s:$c]} > 10)); then
+            ok="$ok (noisy)"
+            noisy=1
+            break
+        fi
+    done
+    total=$((total + 1))
+    [[ $ok != ok* ]] || met=$((met + 1))
+    printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' "$c" "${rps[bennu:$c]}" "${rps[nginx:$c]}" \
+        "${rps[ceiling:$c]}" "$r" "$cr" "$want" "$ok"
+done
+echo "Targets met: $met/$total. Peak RSS: bennu ${bennu_kib} KiB, nginx ${nginx_kib} KiB."
+if ((noisy)); then
+    echo "(noisy): other programs used more than 10% of the CPUs during a run of that case; rerun on a quiet machine."
+fi
