@@ -109,7 +109,7 @@ typedef struct bn_arena {
 void *bn_arena_alloc(bn_arena *a, size_t size);
 char *bn_arena_strndup(bn_arena *a, const char *s, size_t len);
 char *bn_arena_printf(bn_arena *a, const char *fmt, ...) BN_PRINTF(2, 3);
-/** Frees everything allocated so far; keeps the first block for reuse. */
+/** Frees everything allocated so far; the blocks go back to the thread's cache. */
 void bn_arena_reset(bn_arena *a);
 void bn_arena_destroy(bn_arena *a);
 

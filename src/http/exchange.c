@@ -86,22 +86,31 @@ void bn_conn_put_status(bn_conn *c, int status) { c->status = status; }
 bool bn_conn_sent(const bn_conn *c) { return c->sent; }
 void bn_conn_close_after(bn_conn *c) { c->close_after = true; }
 
+/* Which bytes may appear in a response header name (a token) and value. */
+enum { HDR_NAME = 1, HDR_VALUE = 2 };
+#define TSPECIAL(c)                                                                                                    \
+    ((c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' || (c) == '\'' || (c) == '*' || (c) == '+' || \
+     (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || (c) == '`' || (c) == '|' || (c) == '~')
+#define TCHAR(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || TSPECIAL(c))
+#define HC(c) ((TCHAR(c) ? HDR_NAME : 0) | ((c) == '\t' || ((c) >= ' ' && (c) != 0x7F) ? HDR_VALUE : 0))
+#define HC4(c) HC(c), HC(c + 1), HC(c + 2), HC(c + 3)
+#define HC16(c) HC4(c), HC4(c + 4), HC4(c + 8), HC4(c + 12)
+static const uint8_t hdr_class[256] = {
+    HC16(0x00), HC16(0x10), HC16(0x20), HC16(0x30), HC16(0x40), HC16(0x50), HC16(0x60), HC16(0x70),
+    HC16(0x80), HC16(0x90), HC16(0xA0), HC16(0xB0), HC16(0xC0), HC16(0xD0), HC16(0xE0), HC16(0xF0),
+};
+
 /* A header that would break the response framing (response splitting) is refused. */
 static bool header_ok(bn_str name, bn_str value)
 {
     if (name.len == 0)
         return false;
-    for (size_t i = 0; i < name.len; i++) {
-        unsigned char ch = (unsigned char)name.ptr[i];
-        if (ch <= ' ' || ch >= 0x7F || ch == ':')
-            return false;
-    }
-    for (size_t i = 0; i < value.len; i++) {
-        unsigned char ch = (unsigned char)value.ptr[i];
-        if ((ch < ' ' && ch != '\t') || ch == 0x7F)
-            return false;
-    }
-    return true;
+    uint8_t name_ok = HDR_NAME, value_ok = HDR_VALUE;
+    for (size_t i = 0; i < name.len; i++)
+        name_ok &= hdr_class[(unsigned char)name.ptr[i]];
+    for (size_t i = 0; i < value.len; i++)
+        value_ok &= hdr_class[(unsigned char)value.ptr[i]];
+    return name_ok && value_ok;
 }
 
 void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value)
@@ -111,36 +120,51 @@ void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value)
                  BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), (int)BN_MIN(name.len, 64), name.ptr);
         return;
     }
-    bn_resp_header *h = bn_arena_alloc(&c->hc->arena, sizeof(*h));
+    /* One allocation for the node and both copies. */
+    bn_resp_header *h = bn_arena_alloc(&c->hc->arena, sizeof(*h) + name.len + value.len);
+    char *copy = (char *)(h + 1);
+    memcpy(copy, name.ptr, name.len);
+    memcpy(copy + name.len, value.ptr, value.len);
     h->next = NULL;
-    h->name = bn_str_make(bn_arena_strndup(&c->hc->arena, name.ptr, name.len), name.len);
-    h->value = bn_str_make(bn_arena_strndup(&c->hc->arena, value.ptr, value.len), value.len);
+    h->name = bn_str_make(copy, name.len);
+    h->value = bn_str_make(copy + name.len, value.len);
     *c->resp_tail = h;
     c->resp_tail = &h->next;
+    if (name.len == 4 && bn_str_eq_nocase(name, BN_STR("date")))
+        c->user_date = true;
 }
 
+/* The Date value, and the server + date header lines ready to copy, rebuilt
+ * once a second per thread. */
 static _Thread_local struct {
     int64_t sec;
-    char text[30];
+    char lines[64]; /* "server: bennu\r\ndate: <IMF-fixdate>\r\n" */
 } date_cache = {-1, ""};
 
-const char *bn__http_date(void)
+#define SERVER_LINE "server: bennu\r\n"
+#define SERVER_LINE_LEN (sizeof(SERVER_LINE) - 1)
+#define DATE_OFFSET (SERVER_LINE_LEN + 6)
+#define LINES_LEN (DATE_OFFSET + 29 + 2)
+
+static void date_refresh(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     if (ts.tv_sec != date_cache.sec) {
         date_cache.sec = ts.tv_sec;
-        bn_http_date_format(ts.tv_sec, date_cache.text);
+        memcpy(date_cache.lines, SERVER_LINE "date: ", DATE_OFFSET);
+        bn_http_date_format(ts.tv_sec, date_cache.lines + DATE_OFFSET);
+        memcpy(date_cache.lines + DATE_OFFSET + 29, "\r\n", 3);
     }
-    return date_cache.text;
 }
 
-static bool user_has(const bn_conn *c, bn_str name)
+const char *bn__http_date(void)
 {
-    for (const bn_resp_header *h = c->resp_headers; h; h = h->next)
-        if (bn_str_eq_nocase(h->name, name))
-            return true;
-    return false;
+    static _Thread_local char text[30];
+    date_refresh();
+    memcpy(text, date_cache.lines + DATE_OFFSET, 29);
+    text[29] = '\0';
+    return text;
 }
 
 static char *put(char *p, const char *s, size_t n)
@@ -179,12 +203,9 @@ static void write_head(bn_conn *c, int status, uint64_t content_length)
     p = put_u64(p, (uint64_t)status);
     *p++ = ' ';
     p = put(p, reason, strlen(reason));
-    p = put(p, "\r\nserver: bennu\r\n", 17);
-    if (!user_has(c, BN_STR("date"))) {
-        p = put(p, "date: ", 6);
-        p = put(p, bn__http_date(), 29);
-        p = put(p, "\r\n", 2);
-    }
+    p = put(p, "\r\n", 2);
+    date_refresh();
+    p = put(p, date_cache.lines, c->user_date ? SERVER_LINE_LEN : LINES_LEN);
     /* 1xx and 204 carry no body and no Content-Length (RFC 9110 §8.6). */
     if (status >= 200 && status != 204 && status != 304) {
         p = put(p, "content-length: ", 16);

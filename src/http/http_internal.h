@@ -56,6 +56,7 @@ struct bn_conn {
     bn_resp_header **resp_tail;
     bool sent;
     bool close_after;
+    bool user_date; /* the handler set its own Date header */
     char *remote_ip;
 };
 
