@@ -34,6 +34,8 @@ extern "C" {
 
 typedef struct bn_conn bn_conn;
 typedef void bn_handler(bn_conn *c);
+/** Renders an error response for `status` (no response has been sent yet when it is called). */
+typedef void bn_error_renderer(bn_conn *c, int status, const char *message);
 
 /* ------------------------------------------------------------------------ */
 /* Server configuration                                                       */
@@ -59,6 +61,8 @@ typedef struct bn_server_config {
     bn_handler *handler;     /* called for every request */
     bn_http_limits limits;   /* BENNU_MAX_BODY, BENNU_HEADER_TIMEOUT_MS, ... */
     char *const *argv;       /* the program's argv, re-executed on SIGUSR2 upgrade */
+    /** Renders the response of a raised error or a handler that sent none (NULL: plain text). */
+    bn_error_renderer *error_renderer;
     /** Called in each worker process before its loops start (may be NULL). */
     void (*on_worker_start)(void);
 } bn_server_config;
@@ -134,6 +138,34 @@ int bn_conn_send_file(bn_conn *c, int status, const char *path);
 bool bn_conn_sent(const bn_conn *c);
 /** Asks to close the connection after this response. */
 void bn_conn_close_after(bn_conn *c);
+
+/**
+ * Calls fn(c, arg) once, just before the response head is written (by
+ * send_resp or send_file); callbacks may still change the status and add
+ * headers. The last registered runs first [Plug.Conn.register_before_send].
+ */
+void bn_conn_register_before_send(bn_conn *c, void (*fn)(bn_conn *c, void *arg), void *arg);
+
+/** Per-request private data under a string key [Plug.Conn.put_private]; the key is not copied. */
+void bn_conn_put_private(bn_conn *c, const char *key, void *value);
+void *bn_conn_private(const bn_conn *c, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                     */
+
+/**
+ * Ends the request from anywhere in the handler (however deep) with `status`
+ * and a message for the log and the error page: control jumps back to the
+ * server, which renders the error response unless one was already sent. The
+ * request's arena is freed as usual; memory from malloc and fds opened since
+ * the handler started are NOT released, so handlers that may raise keep
+ * their allocations in bn_conn_arena().
+ */
+_Noreturn void bn_raise(bn_conn *c, int status, const char *fmt, ...) BN_PRINTF(3, 4);
+/** The status passed to bn_raise, or 0 if the request did not raise. */
+int bn_conn_raised(const bn_conn *c);
+/** The message passed to bn_raise, or NULL. */
+const char *bn_conn_raise_message(const bn_conn *c);
 
 /** The reason phrase of a status code ("Not Found"), "Unknown" if none. */
 const char *bn_http_reason(int status);

@@ -127,7 +127,8 @@ static void conn_timeout(bn_timer *t)
 static void run_handler(void *arg)
 {
     bn_conn *c = arg;
-    c->hc->thr->cfg->handler(c);
+    const bn_server_config *cfg = c->hc->thr->cfg;
+    bn__exchange_run(c, cfg->handler, cfg->error_renderer);
 }
 
 /* The response of the current exchange is complete: serialise, free its memory. */

@@ -231,7 +231,9 @@ static bool body_allowed(const bn_conn *c, int status)
     return c->req.method_id != BN_METHOD_HEAD && status >= 200 && status != 204 && status != 304;
 }
 
-static bool claim_send(bn_conn *c)
+/* Marks the response sent, settles its status and runs the before-send
+ * callbacks (which may still change status and headers). */
+static bool claim_send(bn_conn *c, int status)
 {
     if (c->sent) {
         bn_error("%.*s %.*s: a response was already sent; ignoring the second one", BN_STR_ARG(c->req.method),
@@ -239,20 +241,64 @@ static bool claim_send(bn_conn *c)
         return false;
     }
     c->sent = true;
+    c->status = status ? status : c->status ? c->status : 200;
+    for (bn_callback *cb = c->before_send; cb; cb = cb->next)
+        cb->fn(c, cb->arg);
     return true;
 }
 
 void bn_conn_send_resp(bn_conn *c, int status, bn_str body)
 {
-    if (!claim_send(c))
+    if (!claim_send(c, status))
         return;
-    if (status == 0)
-        status = c->status ? c->status : 200;
-    c->status = status;
-    write_head(c, status, body.len);
-    if (body_allowed(c, status))
+    write_head(c, c->status, body.len);
+    if (body_allowed(c, c->status))
         bn__out_append(c->hc, body.ptr, body.len);
 }
+
+void bn_conn_register_before_send(bn_conn *c, void (*fn)(bn_conn *c, void *arg), void *arg)
+{
+    bn_callback *cb = bn_arena_alloc(&c->hc->arena, sizeof(*cb));
+    *cb = (bn_callback){c->before_send, fn, arg};
+    c->before_send = cb; /* pushed in front: the last registered runs first */
+}
+
+void bn_conn_put_private(bn_conn *c, const char *key, void *value)
+{
+    for (bn_private *p = c->privates; p; p = p->next)
+        if (p->key == key || strcmp(p->key, key) == 0) {
+            p->value = value;
+            return;
+        }
+    bn_private *p = bn_arena_alloc(&c->hc->arena, sizeof(*p));
+    *p = (bn_private){c->privates, key, value};
+    c->privates = p;
+}
+
+void *bn_conn_private(const bn_conn *c, const char *key)
+{
+    for (const bn_private *p = c->privates; p; p = p->next)
+        if (p->key == key || strcmp(p->key, key) == 0)
+            return p->value;
+    return NULL;
+}
+
+void bn_raise(bn_conn *c, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->raised = status >= 400 && status <= 599 ? status : 500;
+    c->raise_message = bn_arena_strndup(&c->hc->arena, msg, strlen(msg));
+    if (!c->catch_frame)
+        bn_fatal("bn_raise(%d, %s) outside a request handler", status, msg);
+    longjmp(*c->catch_frame, 1);
+}
+
+int bn_conn_raised(const bn_conn *c) { return c->raised; }
+const char *bn_conn_raise_message(const bn_conn *c) { return c->raise_message; }
 
 int bn_conn_send_file(bn_conn *c, int status, const char *path)
 {
@@ -267,28 +313,59 @@ int bn_conn_send_file(bn_conn *c, int status, const char *path)
         close(fd);
         return err ? err : -EINVAL;
     }
-    claim_send(c);
-    if (status == 0)
-        status = c->status ? c->status : 200;
-    c->status = status;
-    write_head(c, status, (uint64_t)st.st_size);
-    if (body_allowed(c, status) && st.st_size > 0)
+    claim_send(c, status);
+    write_head(c, c->status, (uint64_t)st.st_size);
+    if (body_allowed(c, c->status) && st.st_size > 0)
         bn__out_file(c->hc, fd, 0, (size_t)st.st_size);
     else
         close(fd);
     return 0;
 }
 
-void bn__exchange_finish(bn_conn *c)
+/* The plain-text error page used when the server has no error renderer. */
+static void render_plain_error(bn_conn *c, int status, const char *message)
 {
-    if (!c->sent) {
+    (void)message; /* messages may hold internals: they go to the log, not the client */
+    bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/plain; charset=utf-8"));
+    const char *reason = bn_http_reason(status);
+    char *body = bn_arena_printf(&c->hc->arena, "%s\n", reason);
+    bn_conn_send_resp(c, status, bn_str_from_cstr(body));
+}
+
+void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render)
+{
+    jmp_buf frame;
+    c->catch_frame = &frame;
+    if (setjmp(frame) == 0) {
+        handler(c);
+    } else if (c->raised >= 500) {
+        bn_error("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
+                 c->raise_message);
+    } else {
+        bn_info("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
+                c->raise_message);
+    }
+    if (!c->sent && !c->raised) {
         bn_error("%.*s %.*s: the handler returned without sending a response", BN_STR_ARG(c->req.method),
                  BN_STR_ARG(c->req.path));
+        c->raised = 500;
+        c->raise_message = "the handler returned without sending a response";
+    }
+    if (!c->sent) {
+        /* A raise may have left half-built headers: the error page starts clean. */
         c->resp_headers = NULL;
         c->resp_tail = &c->resp_headers;
-        bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/plain; charset=utf-8"));
-        bn_conn_send_resp(c, 500, BN_STR("Internal Server Error\n"));
+        c->user_date = false;
+        if (setjmp(frame) == 0)
+            (render ? render : render_plain_error)(c, c->raised, c->raise_message);
+        if (!c->sent) /* the renderer raised or sent nothing */
+            render_plain_error(c, c->raised ? c->raised : 500, NULL);
     }
+    c->catch_frame = NULL;
+}
+
+void bn__exchange_finish(bn_conn *c)
+{
     if (!keeps_alive(c))
         c->hc->close_after_flush = true;
 }

@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <sys/socket.h>
 
 #include "bennu/http.h"
@@ -44,6 +45,18 @@ typedef struct bn_resp_header {
     bn_str value;
 } bn_resp_header;
 
+typedef struct bn_callback {
+    struct bn_callback *next;
+    void (*fn)(bn_conn *c, void *arg);
+    void *arg;
+} bn_callback;
+
+typedef struct bn_private {
+    struct bn_private *next;
+    const char *key;
+    void *value;
+} bn_private;
+
 /* The exchange a handler sees (one request and its response). Lives in the
  * connection's arena, which is reset once the response is serialised. */
 struct bn_conn {
@@ -57,6 +70,11 @@ struct bn_conn {
     bool sent;
     bool close_after;
     bool user_date; /* the handler set its own Date header */
+    bn_callback *before_send;
+    bn_private *privates;
+    jmp_buf *catch_frame; /* where bn_raise jumps; set while the handler runs */
+    int raised;
+    const char *raise_message;
     char *remote_ip;
 };
 
@@ -133,7 +151,9 @@ void bn__out_cache_free(bn_http_thread *thr);
 
 /* exchange.c */
 bn_conn *bn__exchange_new(bn_http_conn *hc);
-/** Serialises the response (or a 500 if the handler sent none) into the output. */
+/** Runs the handler with a catch frame for bn_raise; renders an error if no response was sent. */
+void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render);
+/** Decides whether the connection stays open after this exchange's response. */
 void bn__exchange_finish(bn_conn *c);
 /** Adds `delta` to every slice of the request that points into [lo, lo+len). */
 void bn__exchange_rebase(bn_conn *c, const char *lo, size_t len, ptrdiff_t delta);

@@ -182,6 +182,42 @@ Test(http, response_header_injection_is_refused)
     stop_clean();
 }
 
+Test(http, raise_ends_the_request_with_its_status_and_a_clean_page)
+{
+    start(NULL);
+    bt_response r;
+    cr_assert_eq(roundtrip("GET /raise?404 HTTP/1.1\r\nHost: t\r\n\r\n", &r), 1);
+    cr_expect_eq(r.status, 404);
+    char v[64];
+    cr_expect(!bt_header(&r, "x-lost", v, sizeof v), "headers set before the raise must not leak");
+    cr_expect_str_eq(r.body, "Not Found\n");
+    bt_response_free(&r);
+    /* Raising keeps the connection: the next request on it works. */
+    int fd = bt_connect(srv.port);
+    bt_send_str(fd, "GET /raise?503 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    cr_assert_eq(bt_read_response(fd, &r, false), 1);
+    cr_expect_eq(r.status, 503);
+    bt_response_free(&r);
+    cr_assert_eq(bt_read_response(fd, &r, false), 1);
+    cr_expect_str_eq(r.body, "Hello, World!");
+    bt_response_free(&r);
+    close(fd);
+    cr_expect(bt_log_contains(&srv, "raised from deep inside (status 503)"));
+    stop_clean(); /* under ASan: the jump leaked nothing */
+}
+
+Test(http, before_send_callbacks_run_last_registered_first)
+{
+    start(NULL);
+    bt_response r;
+    cr_assert_eq(roundtrip("GET /before-send HTTP/1.1\r\nHost: t\r\n\r\n", &r), 1);
+    cr_expect_eq(r.status, 201);
+    char *second = strstr(r.head, "x-before-send: second"), *first = strstr(r.head, "x-before-send: first");
+    cr_expect(second && first && second < first, "%s", r.head);
+    bt_response_free(&r);
+    stop_clean();
+}
+
 /* ---- pipelining ------------------------------------------------------------- */
 
 Test(http, pipelined_responses_keep_request_order_across_suspended_handlers)

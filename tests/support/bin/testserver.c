@@ -40,6 +40,22 @@ static int recurse(volatile char *prev, long depth)
     return recurse(frame, depth + 1) + frame[1];
 }
 
+static volatile bool really_raise = true; /* keeps gcc from calling the recursion endless */
+static void deep_raise(bn_conn *c, int depth, int status)
+{
+    if (depth == 0) {
+        if (really_raise)
+            bn_raise(c, status, "raised from deep inside (status %d)", status);
+        return;
+    }
+    deep_raise(c, depth - 1, status);
+}
+
+static void add_header_before_send(bn_conn *c, void *arg)
+{
+    bn_conn_put_resp_header(c, BN_STR("x-before-send"), bn_str_from_cstr(arg));
+}
+
 static void handle(bn_conn *c)
 {
     bn_arena *a = bn_conn_arena(c);
@@ -69,6 +85,13 @@ static void handle(bn_conn *c)
         bn_conn_put_resp_header(c, BN_STR("x-evil"), BN_STR("a\r\nset-cookie: owned=1"));
         bn_conn_put_resp_header(c, BN_STR("bad name"), BN_STR("v"));
         text(c, 200, BN_STR("ok"));
+    } else if (is(c, "/raise")) { /* ?status: raised ten calls deep, after a header was set */
+        bn_conn_put_resp_header(c, BN_STR("x-lost"), BN_STR("yes"));
+        deep_raise(c, 10, (int)query_long(c, 500));
+    } else if (is(c, "/before-send")) { /* callbacks run last-registered first, then the head */
+        bn_conn_register_before_send(c, add_header_before_send, "first");
+        bn_conn_register_before_send(c, add_header_before_send, "second");
+        text(c, 201, BN_STR("created"));
     } else if (is(c, "/pid")) {
         text(c, 200, bn_str_from_cstr(bn_arena_printf(a, "%d", (int)getpid())));
     } else if (is(c, "/nosend")) {
