@@ -5,7 +5,7 @@
 #   tools/deps.sh fuzz       also clang's libFuzzer runtime
 set -euo pipefail
 
-build=(gcc make cmake pkg-config libc6-dev libjansson-dev)
+build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev)
 test=(libcriterion-dev curl)
 bench=(wrk nginx-light)
 fuzz=(clang libclang-rt-14-dev)
