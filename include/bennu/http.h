@@ -78,6 +78,16 @@ void bn_server_config_defaults(bn_server_config *cfg, char *const *argv);
  */
 int bn_server_run(const bn_server_config *cfg);
 
+/**
+ * Runs one raw HTTP/1.1 request through exactly the path a socket's request
+ * takes (parser, limits, handler in a task, error rendering) without a socket,
+ * and appends the raw response to `response`. For tests (bennu/testing.h
+ * builds on it). The calling thread gets a loop of its own if it has none;
+ * a handler that suspends is run to completion. Returns 0, or -1 if the
+ * request was incomplete (the response then holds nothing).
+ */
+int bn_http_local_request(const bn_server_config *cfg, bn_str request, bn_buf *response);
+
 /* ------------------------------------------------------------------------ */
 /* Request                                                                    */
 
@@ -134,6 +144,20 @@ void bn_conn_send_resp(bn_conn *c, int status, bn_str body);
  * be opened (nothing is sent then, so the caller can still answer 404).
  */
 int bn_conn_send_file(bn_conn *c, int status, const char *path);
+/** The response status: the one put or sent so far (0 if none yet). */
+int bn_conn_status(const bn_conn *c);
+/**
+ * Starts a streamed response: status and headers now, then the body in
+ * chunks (Transfer-Encoding: chunked; for an HTTP/1.0 client, until the
+ * connection closes). The body ends when the handler returns.
+ */
+void bn_conn_send_chunked(bn_conn *c, int status);
+/**
+ * Sends `data` as the next chunk and writes it out now; while the client is
+ * slow the task suspends (other connections go on). Returns 0, or -1 once the
+ * client is gone (stop producing then).
+ */
+int bn_conn_chunk(bn_conn *c, bn_str data);
 /** True once a response has been sent for this request. */
 bool bn_conn_sent(const bn_conn *c);
 /** Asks to close the connection after this response. */
@@ -145,6 +169,13 @@ void bn_conn_close_after(bn_conn *c);
  * headers. The last registered runs first [Plug.Conn.register_before_send].
  */
 void bn_conn_register_before_send(bn_conn *c, void (*fn)(bn_conn *c, void *arg), void *arg);
+
+/**
+ * Calls fn(arg) when the exchange ends: after its response has been queued
+ * (or the request raised), before its arena is freed. Latest first. For
+ * request-scoped cleanup such as removing uploaded temporary files.
+ */
+void bn_conn_defer(bn_conn *c, void (*fn)(void *arg), void *arg);
 
 /** Per-request private data under a string key [Plug.Conn.put_private]; the key is not copied. */
 void bn_conn_put_private(bn_conn *c, const char *key, void *value);

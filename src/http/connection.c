@@ -8,6 +8,7 @@
  * connection owns no buffer at all. Responses of one batch are queued and
  * leave in a single writev() when the batch is done.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -64,6 +65,8 @@ static void close_now(bn_http_conn *hc)
     bn_list_remove(&hc->link);
     hc->thr->nconns--;
     bn__out_discard(hc);
+    if (hc->write_waiter)
+        bn_task_wake(hc->write_waiter); /* it will see the closed fd */
     if (hc->state == CONN_HANDLING)
         return;
     hc->state = CONN_CLOSED;
@@ -135,6 +138,7 @@ static void run_handler(void *arg)
 static void finish_exchange(bn_http_conn *hc)
 {
     hc->served++;
+    bn__exchange_run_deferred(hc->ex);
     bn__exchange_finish(hc->ex);
     hc->ex = NULL;
     bn_arena_reset(&hc->arena);
@@ -157,6 +161,10 @@ static void handler_done(void *arg)
     bn_http_conn *hc = arg;
     size_t raw = hc->ex->raw_len;
     finish_exchange(hc);
+    if (hc->local) { /* an in-process request: its caller takes the output */
+        bn_loop_stop(hc->thr->loop);
+        return;
+    }
     if (hc->io.fd < 0) { /* the connection broke while the handler ran */
         bn__out_discard(hc);
         bn_buf_free(&hc->in);
@@ -445,6 +453,10 @@ static void conn_io(bn_io *io, unsigned events)
         return;
     if (events & BN_IO_HUP)
         hc->peer_hup = true;
+    if ((events & BN_IO_WRITE) && hc->write_waiter) {
+        bn_task_wake(hc->write_waiter); /* the streaming handler flushes itself */
+        events &= ~(unsigned)BN_IO_WRITE;
+    }
     if ((events & BN_IO_WRITE) && hc->out_head) {
         if (bn__out_flush(hc) < 0) {
             close_now(hc);
@@ -456,6 +468,29 @@ static void conn_io(bn_io *io, unsigned events)
     }
     if (events & BN_IO_READ)
         on_readable(hc);
+}
+
+int bn__conn_flush_from_task(bn_http_conn *hc)
+{
+    if (hc->local)
+        return 0; /* an in-process request: the caller collects the output */
+    for (;;) {
+        if (hc->io.fd < 0)
+            return -1;
+        if (bn__out_flush(hc) < 0) {
+            close_now(hc);
+            return -1;
+        }
+        if (!hc->want_write)
+            return 0;
+        if (!hc->write_timer) {
+            hc->write_timer = true;
+            bn_timer_start(hc->thr->loop, &hc->timer, hc->thr->cfg->limits.write_timeout_ms);
+        }
+        hc->write_waiter = bn_task_self();
+        bn_task_suspend();
+        hc->write_waiter = NULL;
+    }
 }
 
 /* ---- graceful drain -------------------------------------------------------- */
@@ -474,4 +509,71 @@ void bn__http_drain_conns(bn_http_thread *thr)
         else if (hc->state == CONN_IDLE && hc->served > 0)
             hc->close_after_flush = true;
     }
+}
+
+/* ---- in-process requests (no socket) ---------------------------------------- */
+
+static _Thread_local bn_http_thread *local_thread;
+
+static bn_http_thread *local_thread_for(const bn_server_config *cfg)
+{
+    if (!local_thread) {
+        bn_http_thread *thr = bn_xcalloc(1, sizeof(*thr));
+        thr->loop = bn_loop_current() ? bn_loop_current() : bn_loop_new();
+        thr->scratch = bn_xmalloc(BN_HTTP_SCRATCH_SIZE);
+        bn_list_init(&thr->conns);
+        local_thread = thr;
+    }
+    bn_http_thread *thr = local_thread;
+    thr->cfg = cfg;
+    thr->parse_limits = (bn_http_parse_limits){cfg->limits.max_request_line, cfg->limits.max_header_bytes,
+                                               cfg->limits.max_headers};
+    thr->parse_headers = bn_xrealloc(thr->parse_headers, BN_MAX(cfg->limits.max_headers, (size_t)1) * sizeof(bn_header));
+    return thr;
+}
+
+/* Appends what the exchange queued (bytes and files) to `out`. */
+static void collect_output(bn_http_conn *hc, bn_buf *out)
+{
+    for (bn_out_seg *s = hc->out_head; s; s = s->next) {
+        if (s->file_fd < 0) {
+            bn_buf_append(out, s->buf.data + s->sent, s->buf.len - s->sent);
+            continue;
+        }
+        char *dst = bn_buf_reserve(out, s->file_left);
+        ssize_t n = pread(s->file_fd, dst, s->file_left, s->file_off);
+        out->len += n > 0 ? (size_t)n : 0;
+    }
+}
+
+int bn_http_local_request(const bn_server_config *cfg, bn_str request, bn_buf *response)
+{
+    bn_http_thread *thr = local_thread_for(cfg);
+    bn_http_conn *hc = bn_xcalloc(1, sizeof(*hc));
+    hc->thr = thr;
+    hc->local = true;
+    hc->io.fd = -1;
+    hc->state = CONN_IDLE;
+    struct sockaddr_in *peer = (struct sockaddr_in *)&hc->peer;
+    peer->sin_family = AF_INET;
+    peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bn_timer_init(&hc->timer, conn_timeout);
+
+    bn_buf_append(&hc->in, request.ptr, request.len);
+    size_t len = hc->in.len;
+    size_t consumed = process(hc, hc->in.data, &len);
+    keep_input(hc, hc->in.data, len, consumed, false);
+    int rc = 0;
+    if (hc->state == CONN_HANDLING)
+        rc = bn_loop_run(thr->loop); /* the handler suspended: run until it is done */
+    else if (hc->ex)
+        rc = -1; /* an incomplete request */
+    collect_output(hc, response);
+
+    bn_timer_stop(&hc->timer);
+    bn__out_discard(hc);
+    bn_buf_free(&hc->in);
+    bn_arena_destroy(&hc->arena);
+    free(hc);
+    return rc;
 }

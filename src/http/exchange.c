@@ -84,6 +84,7 @@ void bn__exchange_rebase(bn_conn *c, const char *lo, size_t len, ptrdiff_t delta
 
 void bn_conn_put_status(bn_conn *c, int status) { c->status = status; }
 bool bn_conn_sent(const bn_conn *c) { return c->sent; }
+int bn_conn_status(const bn_conn *c) { return c->status; }
 void bn_conn_close_after(bn_conn *c) { c->close_after = true; }
 
 /* Which bytes may appear in a response header name (a token) and value. */
@@ -207,7 +208,10 @@ static void write_head(bn_conn *c, int status, uint64_t content_length)
     date_refresh();
     p = put(p, date_cache.lines, c->user_date ? SERVER_LINE_LEN : LINES_LEN);
     /* 1xx and 204 carry no body and no Content-Length (RFC 9110 §8.6). */
-    if (status >= 200 && status != 204 && status != 304) {
+    if (content_length == BN_CHUNKED) {
+        if (c->req.version_minor >= 1) /* 1.0 clients read until the close instead */
+            p = put(p, "transfer-encoding: chunked\r\n", 28);
+    } else if (status >= 200 && status != 204 && status != 304) {
         p = put(p, "content-length: ", 16);
         p = put_u64(p, content_length);
         p = put(p, "\r\n", 2);
@@ -256,11 +260,54 @@ void bn_conn_send_resp(bn_conn *c, int status, bn_str body)
         bn__out_append(c->hc, body.ptr, body.len);
 }
 
+void bn_conn_send_chunked(bn_conn *c, int status)
+{
+    if (!claim_send(c, status))
+        return;
+    c->chunked = true;
+    if (c->req.version_minor == 0)
+        c->close_after = true; /* the body ends with the connection */
+    write_head(c, c->status, BN_CHUNKED);
+}
+
+int bn_conn_chunk(bn_conn *c, bn_str data)
+{
+    if (!c->chunked) {
+        bn_error("bn_conn_chunk without bn_conn_send_chunked");
+        return -1;
+    }
+    if (data.len == 0 || !body_allowed(c, c->status))
+        return bn__conn_flush_from_task(c->hc); /* an empty chunk would end the body */
+    if (c->req.version_minor >= 1) {
+        char size[24];
+        int n = snprintf(size, sizeof size, "%zx\r\n", data.len);
+        bn__out_append(c->hc, size, (size_t)n);
+    }
+    bn__out_append(c->hc, data.ptr, data.len);
+    if (c->req.version_minor >= 1)
+        bn__out_append(c->hc, "\r\n", 2);
+    return bn__conn_flush_from_task(c->hc);
+}
+
 void bn_conn_register_before_send(bn_conn *c, void (*fn)(bn_conn *c, void *arg), void *arg)
 {
     bn_callback *cb = bn_arena_alloc(&c->hc->arena, sizeof(*cb));
-    *cb = (bn_callback){c->before_send, fn, arg};
+    *cb = (bn_callback){.next = c->before_send, .fn = fn, .arg = arg};
     c->before_send = cb; /* pushed in front: the last registered runs first */
+}
+
+void bn_conn_defer(bn_conn *c, void (*fn)(void *arg), void *arg)
+{
+    bn_callback *cb = bn_arena_alloc(&c->hc->arena, sizeof(*cb));
+    *cb = (bn_callback){.next = c->deferred, .arg = arg, .deferred_fn = fn};
+    c->deferred = cb;
+}
+
+void bn__exchange_run_deferred(bn_conn *c)
+{
+    for (bn_callback *cb = c->deferred; cb; cb = cb->next)
+        cb->deferred_fn(cb->arg);
+    c->deferred = NULL;
 }
 
 void bn_conn_put_private(bn_conn *c, const char *key, void *value)
@@ -366,6 +413,8 @@ void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render
 
 void bn__exchange_finish(bn_conn *c)
 {
+    if (c->chunked && c->req.version_minor >= 1 && body_allowed(c, c->status))
+        bn__out_append(c->hc, "0\r\n\r\n", 5); /* the last chunk */
     if (!keeps_alive(c))
         c->hc->close_after_flush = true;
 }

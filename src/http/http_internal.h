@@ -47,8 +47,9 @@ typedef struct bn_resp_header {
 
 typedef struct bn_callback {
     struct bn_callback *next;
-    void (*fn)(bn_conn *c, void *arg);
+    void (*fn)(bn_conn *c, void *arg); /* before-send callbacks */
     void *arg;
+    void (*deferred_fn)(void *arg); /* deferred ones */
 } bn_callback;
 
 typedef struct bn_private {
@@ -70,7 +71,9 @@ struct bn_conn {
     bool sent;
     bool close_after;
     bool user_date; /* the handler set its own Date header */
+    bool chunked;   /* a streamed response (bn_conn_send_chunked) */
     bn_callback *before_send;
+    bn_callback *deferred; /* fn is called with (NULL, arg): see bn_conn_defer */
     bn_private *privates;
     jmp_buf *catch_frame; /* where bn_raise jumps; set while the handler runs */
     int raised;
@@ -97,6 +100,8 @@ struct bn_http_conn {
     bool read_pending;    /* readable while we could not read (busy, backpressure) */
     bool peer_eof;        /* read() returned 0 */
     bool peer_hup;        /* epoll saw the peer's FIN: read until 0, not just until short */
+    bool local;           /* an in-process request (bn_http_local_request): no socket */
+    bn_task *write_waiter; /* a streaming handler waiting for the socket to drain */
     bool close_after_flush;
     bool want_write;      /* last write hit EAGAIN */
     bool write_timer;     /* the timer measures write progress, not the state */
@@ -132,7 +137,14 @@ struct bn_http_thread {
     struct bn_http_worker *worker;
 };
 
+#define BN_CHUNKED UINT64_MAX /* write_head: the length is not known */
+
 /* connection.c */
+/**
+ * Writes the queued output now, from the handler's task, suspending it while
+ * the client is slow. Returns 0, or -1 once the connection is gone.
+ */
+int bn__conn_flush_from_task(bn_http_conn *hc);
 void bn__http_accept(bn_http_thread *thr, int fd, const struct sockaddr_storage *peer, socklen_t peer_len);
 /** Begins a graceful drain of one thread: idle connections close, busy ones close after their response. */
 void bn__http_drain_conns(bn_http_thread *thr);
@@ -153,6 +165,8 @@ void bn__out_cache_free(bn_http_thread *thr);
 bn_conn *bn__exchange_new(bn_http_conn *hc);
 /** Runs the handler with a catch frame for bn_raise; renders an error if no response was sent. */
 void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render);
+/** Runs the bn_conn_defer callbacks (once). */
+void bn__exchange_run_deferred(bn_conn *c);
 /** Decides whether the connection stays open after this exchange's response. */
 void bn__exchange_finish(bn_conn *c);
 /** Adds `delta` to every slice of the request that points into [lo, lo+len). */

@@ -218,6 +218,59 @@ Test(http, before_send_callbacks_run_last_registered_first)
     stop_clean();
 }
 
+Test(http, streamed_chunked_response)
+{
+    start(NULL);
+    char cmd[256];
+    int st;
+    snprintf(cmd, sizeof cmd, "curl -s --max-time 10 'http://127.0.0.1:%u/stream?7' | wc -c", srv.port);
+    char *out = bt_run(cmd, &st);
+    cr_expect_eq(atoi(out), 7000);
+    free(out);
+    /* Raw: chunk framing, then the next request on the same connection. */
+    int fd = bt_connect(srv.port);
+    bt_send_str(fd, "GET /stream?2 HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    static char buf[8192];
+    size_t n = 0;
+    while (n < sizeof buf - 1 && !strstr(buf, "Hello, World!")) {
+        ssize_t k = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        buf[n] = '\0';
+    }
+    cr_expect(strstr(buf, "transfer-encoding: chunked\r\n"), "%s", buf);
+    cr_expect(strstr(buf, "\r\n3e8\r\naaaa"), "first chunk framing");
+    cr_expect(strstr(buf, "bbbb\r\n0\r\n\r\nHTTP/1.1 200 OK"), "last chunk, then the next response");
+    close(fd);
+    /* HTTP/1.0: no chunking, the body ends with the connection. */
+    fd = bt_connect(srv.port);
+    bt_send_str(fd, "GET /stream?3 HTTP/1.0\r\n\r\n");
+    n = bt_read_until_close(fd, buf, sizeof buf - 1, 5000);
+    buf[n] = '\0';
+    char *body = strstr(buf, "\r\n\r\n");
+    cr_expect(body && strlen(body + 4) == 3000, "HTTP/1.0 stream body");
+    cr_expect_null(strstr(buf, "transfer-encoding"));
+    close(fd);
+    stop_clean();
+}
+
+Test(http, streaming_to_a_client_that_stops_reading_and_leaves)
+{
+    const char *env[] = {"BENNU_WRITE_TIMEOUT_MS=500", NULL};
+    start(env);
+    int fd = bt_connect(srv.port);
+    bt_send_str(fd, "GET /stream?100000 HTTP/1.1\r\nHost: t\r\n\r\n"); /* 100 MB, never read */
+    usleep(1500000);
+    close(fd);
+    long long t0 = bt_now_ms();
+    while (bt_now_ms() - t0 < 5000 && !bt_log_contains(&srv, "stream: client gone"))
+        usleep(20000);
+    cr_expect(bt_log_contains(&srv, "stream: client gone"), "the producer must learn the client left");
+    expect_status("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", 200);
+    stop_clean();
+}
+
 /* ---- pipelining ------------------------------------------------------------- */
 
 Test(http, pipelined_responses_keep_request_order_across_suspended_handlers)

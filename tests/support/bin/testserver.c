@@ -92,6 +92,20 @@ static void handle(bn_conn *c)
         bn_conn_register_before_send(c, add_header_before_send, "first");
         bn_conn_register_before_send(c, add_header_before_send, "second");
         text(c, 201, BN_STR("created"));
+    } else if (is(c, "/stream")) { /* ?n chunks of 1000 bytes, 5 ms apart */
+        long n = query_long(c, 5);
+        bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/plain"));
+        bn_conn_send_chunked(c, 200);
+        char block[1000];
+        for (long i = 0; i < n; i++) {
+            memset(block, 'a' + (int)(i % 26), sizeof block);
+            if (bn_conn_chunk(c, bn_str_make(block, sizeof block)) < 0) {
+                bn_info("stream: client gone after %ld chunks", i);
+                return;
+            }
+            if (n <= 100)
+                bn_sleep(5);
+        }
     } else if (is(c, "/pid")) {
         text(c, 200, bn_str_from_cstr(bn_arena_printf(a, "%d", (int)getpid())));
     } else if (is(c, "/nosend")) {
