@@ -1,0 +1,41 @@
+/*
+ * Per-request state of the web layer, kept in the request arena under a
+ * private key of the conn (see conn.c).
+ */
+#ifndef BENNU_WEB_INTERNAL_H
+#define BENNU_WEB_INTERNAL_H
+
+#include "bennu/web.h"
+
+typedef struct bn_ptr_assign {
+    struct bn_ptr_assign *next;
+    const char *key;
+    void *ptr;
+} bn_ptr_assign;
+
+typedef struct bn_web {
+    bool halted;
+    bool params_fetched;
+    bn_value *params;       /* merged query + body + path */
+    bn_value *query_params;
+    bn_value *body_params;
+    bn_value *path_params;
+    bn_value *assigns;
+    bn_ptr_assign *ptrs;
+    bn_value *req_cookies;  /* parsed on first use */
+    const char *request_id;
+    const struct bn_route *route; /* the matched route, once dispatched */
+    const char *allow;            /* the Allow value of a 405 */
+    void *uploads;          /* temp files of a multipart body, removed after the response */
+} bn_web;
+
+/** The web state of `c`, created on first use. */
+bn_web *bn__web(bn_conn *c);
+/** The web state if it exists (read-only paths never allocate). */
+const bn_web *bn__web_peek(const bn_conn *c);
+/** Sets the router's path params (they win over query and body params). */
+void bn__conn_set_path_params(bn_conn *c, bn_value *params);
+/** `s` with &<>"' escaped, in the arena (or `s` itself if nothing needs escaping). */
+const char *bn__html_escape(bn_arena *a, const char *s);
+
+#endif
