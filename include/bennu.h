@@ -8,5 +8,12 @@
 #include "bennu/core.h"
 #include "bennu/runtime.h"
 #include "bennu/http.h"
+#include "bennu/value.h"
+#include "bennu/crypto.h"
+#include "bennu/cookie.h"
+#include "bennu/web.h"
+#include "bennu/router.h"
+#include "bennu/endpoint.h"
+#include "bennu/testing.h"
 
 #endif

@@ -1,0 +1,155 @@
+/*
+ * Params and cookies of a conn [Plug.Parsers, Plug.Conn.fetch_cookies]:
+ * parsed on first use from the query string, the body (by its content type)
+ * and the router's path params, into one tree in the request arena.
+ */
+#include <stdlib.h>
+
+#include "bennu/web.h"
+#include "web/parsers.h"
+#include "web/web_internal.h"
+
+static bn_params_limits limits; /* all defaults (see parsers.h) */
+
+static void remove_uploads(void *arg)
+{
+    bn__uploads_cleanup(arg);
+    free(arg);
+}
+
+static bn_str media_type(bn_str content_type)
+{
+    const char *semi = memchr(content_type.ptr, ';', content_type.len);
+    bn_str t = bn_str_make(content_type.ptr, semi ? (size_t)(semi - content_type.ptr) : content_type.len);
+    while (t.len && (t.ptr[t.len - 1] == ' ' || t.ptr[t.len - 1] == '\t'))
+        t.len--;
+    return t;
+}
+
+static void parse_body(bn_conn *c, bn_value *into)
+{
+    bn_arena *a = bn_conn_arena(c);
+    bn_str body = bn_conn_body(c);
+    bn_str ct = bn_conn_req_header(c, BN_STR("content-type"));
+    if (!ct.ptr || body.len == 0)
+        return;
+    bn_str type = media_type(ct);
+    char err[256];
+    if (bn_str_eq_nocase(type, BN_STR("application/x-www-form-urlencoded"))) {
+        if (bn__parse_urlencoded(a, body, into, &limits, err, sizeof err) < 0)
+            bn_raise(c, 400, "malformed form body: %s", err);
+    } else if (bn_str_eq_nocase(type, BN_STR("application/json")) ||
+               (type.len > 5 && bn_str_eq_nocase(bn_str_make(type.ptr + type.len - 5, 5), BN_STR("+json")))) {
+        bn_json_error jerr;
+        bn_value *v = bn_json_parse(a, body, &jerr);
+        if (!v)
+            bn_raise(c, 400, "malformed JSON body: %s at line %d, column %d", jerr.text, jerr.line, jerr.column);
+        if (v->type == BN_VALUE_OBJECT) {
+            for (size_t i = 0; i < v->as.object.len; i++)
+                bn_value_set_str(a, into, v->as.object.members[i].key, v->as.object.members[i].value);
+        } else {
+            bn_value_set(a, into, "_json", v); /* as Plug.Parsers.JSON does for non-objects */
+        }
+    } else if (bn_str_eq_nocase(type, BN_STR("multipart/form-data"))) {
+        bn__uploads *up = bn_xcalloc(1, sizeof(*up));
+        bn_conn_defer(c, remove_uploads, up); /* temp files go when the request ends */
+        bn__web(c)->uploads = up;
+        if (bn__parse_multipart(a, body, ct, into, up, &limits, err, sizeof err) < 0)
+            bn_raise(c, 400, "malformed multipart body: %s", err);
+    }
+    /* Other types are left to the action (bn_conn_body), as Plug's :pass does. */
+}
+
+static void merge(bn_arena *a, bn_value *into, const bn_value *from)
+{
+    for (size_t i = 0; from && i < from->as.object.len; i++)
+        bn_value_set_str(a, into, from->as.object.members[i].key, from->as.object.members[i].value);
+}
+
+static void fetch(bn_conn *c)
+{
+    bn_web *w = bn__web(c);
+    if (w->params_fetched)
+        return;
+    w->params_fetched = true; /* before parsing: a raise must not make us parse twice */
+    bn_arena *a = bn_conn_arena(c);
+    w->query_params = bn_value_object(a);
+    w->body_params = bn_value_object(a);
+    w->params = bn_value_object(a);
+    char err[256];
+    if (bn__parse_urlencoded(a, bn_conn_query(c), w->query_params, &limits, err, sizeof err) < 0)
+        bn_raise(c, 400, "malformed query string: %s", err);
+    parse_body(c, w->body_params);
+    merge(a, w->params, w->query_params);
+    merge(a, w->params, w->body_params);
+    merge(a, w->params, w->path_params);
+}
+
+const bn_value *bn_conn_params(bn_conn *c)
+{
+    fetch(c);
+    return bn__web(c)->params;
+}
+
+const bn_value *bn_conn_query_params(bn_conn *c)
+{
+    fetch(c);
+    return bn__web(c)->query_params;
+}
+
+const bn_value *bn_conn_body_params(bn_conn *c)
+{
+    fetch(c);
+    return bn__web(c)->body_params;
+}
+
+const bn_value *bn_conn_path_params(const bn_conn *c)
+{
+    const bn_web *w = bn__web_peek(c);
+    return w ? w->path_params : NULL;
+}
+
+void bn__conn_set_path_params(bn_conn *c, bn_value *params)
+{
+    bn_web *w = bn__web(c);
+    w->path_params = params;
+    if (w->params_fetched) /* already merged once: path params win */
+        merge(bn_conn_arena(c), w->params, params);
+}
+
+bn_str bn_conn_param(bn_conn *c, const char *path) { return bn_value_str(bn_value_path(bn_conn_params(c), path)); }
+
+/* ---- cookies ----------------------------------------------------------------- */
+
+bn_str bn_conn_req_cookie(bn_conn *c, const char *name)
+{
+    bn_web *w = bn__web(c);
+    if (!w->req_cookies) {
+        w->req_cookies = bn_value_object(bn_conn_arena(c));
+        size_t n;
+        const bn_header *h = bn_conn_req_headers(c, &n);
+        for (size_t i = 0; i < n; i++) /* several Cookie headers are allowed (HTTP/2 style) */
+            if (bn_str_eq_nocase(h[i].name, BN_STR("cookie")))
+                bn__parse_cookie_header(bn_conn_arena(c), h[i].value, w->req_cookies);
+    }
+    return bn_value_str(bn_value_get(w->req_cookies, name));
+}
+
+bool bn_conn_put_resp_cookie(bn_conn *c, const char *name, bn_str value, const bn_cookie_attrs *attrs)
+{
+    bn_buf line = BN_BUF_INIT;
+    bool ok = bn__cookie_serialize(&line, bn_str_from_cstr(name), value, attrs);
+    if (ok)
+        bn_conn_put_resp_header(c, BN_STR("set-cookie"), bn_str_make(line.data, line.len));
+    else
+        bn_error("refusing to set cookie \"%s\": its name or value has characters a cookie cannot carry", name);
+    bn_buf_free(&line);
+    return ok;
+}
+
+void bn_conn_delete_resp_cookie(bn_conn *c, const char *name, const bn_cookie_attrs *attrs)
+{
+    bn_cookie_attrs at = attrs ? *attrs : BN_COOKIE_ATTRS_DEFAULT;
+    at.max_age = 0;
+    bn_conn_put_resp_cookie(c, name, BN_STR(""), &at);
+}
