@@ -158,6 +158,12 @@ void bn_conn_send_chunked(bn_conn *c, int status);
  * client is gone (stop producing then).
  */
 int bn_conn_chunk(bn_conn *c, bn_str data);
+/**
+ * Sends `length` bytes of the open file `fd` from `offset` (sendfile), taking
+ * ownership of `fd` (closed once written). For ranges and for callers that
+ * opened and checked the file themselves (static files).
+ */
+void bn_conn_send_file_part(bn_conn *c, int status, int fd, uint64_t offset, uint64_t length);
 /** True once a response has been sent for this request. */
 bool bn_conn_sent(const bn_conn *c);
 /** Asks to close the connection after this response. */

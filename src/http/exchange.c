@@ -355,18 +355,30 @@ int bn_conn_send_file(bn_conn *c, int status, const char *path)
     if (fd < 0)
         return -errno;
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        int err = S_ISDIR(st.st_mode) ? -EISDIR : -errno;
+    if (fstat(fd, &st) < 0) {
+        int err = -errno;
         close(fd);
-        return err ? err : -EINVAL;
+        return err;
     }
-    claim_send(c, status);
-    write_head(c, c->status, (uint64_t)st.st_size);
-    if (body_allowed(c, c->status) && st.st_size > 0)
-        bn__out_file(c->hc, fd, 0, (size_t)st.st_size);
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    }
+    bn_conn_send_file_part(c, status, fd, 0, (uint64_t)st.st_size);
+    return 0;
+}
+
+void bn_conn_send_file_part(bn_conn *c, int status, int fd, uint64_t offset, uint64_t length)
+{
+    if (!claim_send(c, status)) {
+        close(fd);
+        return;
+    }
+    write_head(c, c->status, length);
+    if (body_allowed(c, c->status) && length > 0)
+        bn__out_file(c->hc, fd, (off_t)offset, (size_t)length);
     else
         close(fd);
-    return 0;
 }
 
 /* The plain-text error page used when the server has no error renderer. */
