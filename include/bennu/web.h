@@ -100,6 +100,21 @@ void bn_conn_redirect(bn_conn *c, const char *path);
 /** 302 to an absolute http(s) URL. */
 void bn_conn_redirect_external(bn_conn *c, const char *url);
 
+/** `s` with & < > " ' escaped for HTML, NUL-terminated, in the arena (or `s` itself if nothing needs it). */
+const char *bn_html_escape(bn_arena *a, const char *s);
+
+/* ------------------------------------------------------------------------ */
+/* Server-Sent Events (text/event-stream over a streamed response)            */
+
+/** Starts an event stream: 200, text/event-stream, no caching, chunked. */
+void bn_conn_sse_start(bn_conn *c);
+/**
+ * Sends one event; `event` and `id` may be NULL. Multi-line `data` becomes
+ * several data: lines, as the format requires. Written at once; returns -1
+ * once the client is gone.
+ */
+int bn_conn_sse_send(bn_conn *c, const char *event, bn_str data, const char *id);
+
 #ifdef __cplusplus
 }
 #endif

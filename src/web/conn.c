@@ -132,7 +132,7 @@ void bn_conn_json(bn_conn *c, int status, const bn_value *v)
 }
 
 /* HTML-escapes `s` into the arena (for the little pages this layer writes itself). */
-const char *bn__html_escape(bn_arena *a, const char *s)
+const char *bn_html_escape(bn_arena *a, const char *s)
 {
     size_t extra = 0;
     for (const char *p = s; *p; p++)
@@ -159,7 +159,7 @@ static void redirect_to(bn_conn *c, const char *url)
     bn_arena *a = bn_conn_arena(c);
     bn_conn_put_resp_header(c, BN_STR("location"), bn_str_from_cstr(url));
     const char *body = bn_arena_printf(a, "<html><body>You are being <a href=\"%s\">redirected</a>.</body></html>",
-                                       bn__html_escape(a, url));
+                                       bn_html_escape(a, url));
     bn_conn_html(c, 302, bn_str_from_cstr(body));
 }
 
@@ -176,4 +176,42 @@ void bn_conn_redirect_external(bn_conn *c, const char *url)
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
         bn_raise(c, 500, "bn_conn_redirect_external expects an http(s) URL, got \"%s\"", url);
     redirect_to(c, url);
+}
+
+/* ---- Server-Sent Events --------------------------------------------------------- */
+
+void bn_conn_sse_start(bn_conn *c)
+{
+    bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/event-stream"));
+    bn_conn_put_resp_header(c, BN_STR("cache-control"), BN_STR("no-cache"));
+    bn_conn_send_chunked(c, 200);
+}
+
+/* Appends "field: value\n", refusing a value that would end the field early. */
+static void sse_field(bn_buf *b, const char *field, const char *value)
+{
+    if (!value || strpbrk(value, "\r\n"))
+        return;
+    bn_buf_printf(b, "%s: %s\n", field, value);
+}
+
+int bn_conn_sse_send(bn_conn *c, const char *event, bn_str data, const char *id)
+{
+    bn_buf b = BN_BUF_INIT;
+    sse_field(&b, "event", event);
+    sse_field(&b, "id", id);
+    /* Every line of the data is its own data: field (CR, LF and CRLF all end lines). */
+    size_t start = 0;
+    for (size_t i = 0; i <= data.len; i++) {
+        if (i < data.len && data.ptr[i] != '\n' && data.ptr[i] != '\r')
+            continue;
+        bn_buf_printf(&b, "data: %.*s\n", (int)(i - start), data.ptr + start);
+        if (i + 1 < data.len && data.ptr[i] == '\r' && data.ptr[i + 1] == '\n')
+            i++;
+        start = i + 1;
+    }
+    bn_buf_append(&b, "\n", 1);
+    int rc = bn_conn_chunk(c, bn_str_make(b.data, b.len));
+    bn_buf_free(&b);
+    return rc;
 }

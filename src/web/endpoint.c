@@ -81,9 +81,9 @@ void bn_render_error(bn_conn *c, int status, const char *message)
                   status, reason, reason);
     if (dev) {
         bn_buf_printf(&page, "<p><code>%s %s</code></p>\n<pre>%s</pre>\n",
-                      bn__html_escape(a, bn_arena_strndup(a, bn_conn_method(c).ptr, bn_conn_method(c).len)),
-                      bn__html_escape(a, bn_arena_strndup(a, bn_conn_path(c).ptr, bn_conn_path(c).len)),
-                      bn__html_escape(a, message ? message : ""));
+                      bn_html_escape(a, bn_arena_strndup(a, bn_conn_method(c).ptr, bn_conn_method(c).len)),
+                      bn_html_escape(a, bn_arena_strndup(a, bn_conn_path(c).ptr, bn_conn_path(c).len)),
+                      bn_html_escape(a, message ? message : ""));
         if (rid)
             bn_buf_printf(&page, "<p>request id <code>%s</code></p>\n", rid);
     }
@@ -97,6 +97,8 @@ static void render(bn_conn *c, int status, const char *message)
     const bn_web *w = bn__web_peek(c);
     if (status == 405 && w && w->allow) /* RFC 9110 §15.5.6: a 405 lists the methods */
         bn_conn_put_resp_header(c, BN_STR("allow"), bn_str_from_cstr(w->allow));
+    if (w && w->request_id) /* the one header an error page must keep: it ties the page to the log */
+        bn_conn_put_resp_header(c, BN_STR("x-request-id"), bn_str_from_cstr(w->request_id));
     if (status >= 500)
         bn_error("%.*s %.*s -> %d: %s%s%s", BN_STR_ARG(bn_conn_method(c)), BN_STR_ARG(bn_conn_path(c)), status,
                  message ? message : "", bn_conn_request_id(c) ? " request_id=" : "",

@@ -35,7 +35,5 @@ bn_web *bn__web(bn_conn *c);
 const bn_web *bn__web_peek(const bn_conn *c);
 /** Sets the router's path params (they win over query and body params). */
 void bn__conn_set_path_params(bn_conn *c, bn_value *params);
-/** `s` with &<>"' escaped, in the arena (or `s` itself if nothing needs escaping). */
-const char *bn__html_escape(bn_arena *a, const char *s);
 
 #endif
