@@ -101,3 +101,13 @@ Test(web_socket, server_sent_events_stream)
     free(out);
     cr_expect(bt_log_contains(&srv, "GET /clock -> 200"), "the logger saw the stream start");
 }
+
+Test(web_socket, bennu_routes_prints_the_table)
+{
+    int st;
+    char *out = bt_run(BENNU_BIN_DIR "/bennu routes " BENNU_BIN_DIR "/showcase", &st);
+    cr_expect_eq(st, 0);
+    cr_expect(strstr(out, "hello_path  GET   /hello/:name  hello"), "%s", out);
+    cr_expect(strstr(out, "echo_path  POST  /api/echo     echo"), "%s", out);
+    free(out);
+}
