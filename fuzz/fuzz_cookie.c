@@ -6,15 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "web/parsers.h"
+#include "fuzz_check.h"
 
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "web/parsers.h"
 
 static bool tchar(unsigned char c) { return c > 0x20 && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c); }
 

@@ -5,16 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "http/parser.h"
+#include "fuzz_check.h"
 
-/* Not assert(): these must hold in Release builds too. */
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                                                   \
-        }                                                                                                              \
-    } while (0)
+#include "http/parser.h"
 
 enum { MAX_HEADERS = 16 };
 

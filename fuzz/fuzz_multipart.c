@@ -7,18 +7,12 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "fuzz_check.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "web/parsers.h"
-
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond);                             \
-            abort();                                                                                                   \
-        }                                                                                                              \
-    } while (0)
 
 static const bn_params_limits limits = {
     .max_depth = 4,
