@@ -14,6 +14,7 @@
 #include "bennu/web.h"
 #include "bennu/router.h"
 #include "bennu/endpoint.h"
+#include "bennu/static.h"
 #include "bennu/testing.h"
 
 #endif
