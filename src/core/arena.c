@@ -79,7 +79,8 @@ void *bn_arena_alloc(bn_arena *a, size_t size)
 char *bn_arena_strndup(bn_arena *a, const char *s, size_t len)
 {
     char *p = bn_arena_alloc(a, len + 1);
-    memcpy(p, s, len);
+    if (len)
+        memcpy(p, s, len);
     p[len] = '\0';
     return p;
 }

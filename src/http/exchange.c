@@ -246,8 +246,15 @@ static bool claim_send(bn_conn *c, int status)
     }
     c->sent = true;
     c->status = status ? status : c->status ? c->status : 200;
-    for (bn_callback *cb = c->before_send; cb; cb = cb->next)
+    /* Each callback is taken off the list before it runs: none runs twice, and
+     * if one raises, the error page still runs the ones not yet run. */
+    c->in_before_send = true;
+    while (c->before_send) {
+        bn_callback *cb = c->before_send;
+        c->before_send = cb->next;
         cb->fn(c, cb->arg);
+    }
+    c->in_before_send = false;
     return true;
 }
 
@@ -391,19 +398,30 @@ static void render_plain_error(bn_conn *c, int status, const char *message)
     bn_conn_send_resp(c, status, bn_str_from_cstr(body));
 }
 
+/* After a jump from bn_raise: a raise from a before-send callback came before
+ * the head was written, so the error page can still go out. */
+static void caught(bn_conn *c)
+{
+    if (c->in_before_send) {
+        c->in_before_send = false;
+        c->sent = false;
+    }
+    if (c->raised >= 500)
+        bn_error("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
+                 c->raise_message);
+    else
+        bn_info("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
+                c->raise_message);
+}
+
 void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render)
 {
     jmp_buf frame;
     c->catch_frame = &frame;
-    if (setjmp(frame) == 0) {
+    if (setjmp(frame) == 0)
         handler(c);
-    } else if (c->raised >= 500) {
-        bn_error("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
-                 c->raise_message);
-    } else {
-        bn_info("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
-                c->raise_message);
-    }
+    else
+        caught(c);
     if (!c->sent && !c->raised) {
         bn_error("%.*s %.*s: the handler returned without sending a response", BN_STR_ARG(c->req.method),
                  BN_STR_ARG(c->req.path));
@@ -417,6 +435,8 @@ void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render
         c->user_date = false;
         if (setjmp(frame) == 0)
             (render ? render : render_plain_error)(c, c->raised, c->raise_message);
+        else
+            caught(c);
         if (!c->sent) /* the renderer raised or sent nothing */
             render_plain_error(c, c->raised ? c->raised : 500, NULL);
     }

@@ -72,6 +72,7 @@ struct bn_conn {
     bool close_after;
     bool user_date; /* the handler set its own Date header */
     bool chunked;   /* a streamed response (bn_conn_send_chunked) */
+    bool in_before_send; /* running before-send callbacks: the head is not written yet */
     bn_callback *before_send;
     bn_callback *deferred; /* fn is called with (NULL, arg): see bn_conn_defer */
     bn_private *privates;

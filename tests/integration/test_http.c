@@ -271,6 +271,20 @@ Test(http, streaming_to_a_client_that_stops_reading_and_leaves)
     stop_clean();
 }
 
+Test(http, a_raise_in_a_before_send_callback_still_gets_its_error_page)
+{
+    start(NULL);
+    bt_response r;
+    cr_assert_eq(roundtrip("GET /before-send-raise HTTP/1.1\r\nHost: t\r\n\r\n", &r), 1);
+    cr_expect_eq(r.status, 503);
+    cr_expect_str_eq(r.body, "Service Unavailable\n");
+    char v[32];
+    cr_expect(bt_header(&r, "x-before-send", v, sizeof v) && strcmp(v, "still-runs") == 0,
+              "callbacks not yet run still run for the error page: %s", r.head);
+    bt_response_free(&r);
+    stop_clean();
+}
+
 /* ---- pipelining ------------------------------------------------------------- */
 
 Test(http, pipelined_responses_keep_request_order_across_suspended_handlers)

@@ -56,6 +56,12 @@ static void add_header_before_send(bn_conn *c, void *arg)
     bn_conn_put_resp_header(c, BN_STR("x-before-send"), bn_str_from_cstr(arg));
 }
 
+static void raise_before_send(bn_conn *c, void *arg)
+{
+    (void)arg;
+    bn_raise(c, 503, "raised from a before-send callback");
+}
+
 static void handle(bn_conn *c)
 {
     bn_arena *a = bn_conn_arena(c);
@@ -106,6 +112,10 @@ static void handle(bn_conn *c)
             if (n <= 100)
                 bn_sleep(5);
         }
+    } else if (is(c, "/before-send-raise")) { /* the error page still goes, with the unrun callback */
+        bn_conn_register_before_send(c, add_header_before_send, "still-runs");
+        bn_conn_register_before_send(c, raise_before_send, NULL);
+        text(c, 200, BN_STR("never seen"));
     } else if (is(c, "/pid")) {
         text(c, 200, bn_str_from_cstr(bn_arena_printf(a, "%d", (int)getpid())));
     } else if (is(c, "/nosend")) {
