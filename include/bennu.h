@@ -15,6 +15,7 @@
 #include "bennu/router.h"
 #include "bennu/endpoint.h"
 #include "bennu/static.h"
+#include "bennu/session.h"
 #include "bennu/testing.h"
 
 #endif
