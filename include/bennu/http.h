@@ -137,6 +137,8 @@ void bn_conn_put_status(bn_conn *c, int status);
 /** Adds a response header (copied). A name that is not a token or a value with CR, LF or
  *  another control character is refused with an error in the log (no response splitting). */
 void bn_conn_put_resp_header(bn_conn *c, bn_str name, bn_str value);
+/** Value of the first response header named `name` put so far, or BN_STR_NULL. */
+bn_str bn_conn_resp_header(const bn_conn *c, bn_str name);
 /** Sends status (0: the one put before, else 200), the headers and `body`. Once per request. */
 void bn_conn_send_resp(bn_conn *c, int status, bn_str body);
 /**

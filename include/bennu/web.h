@@ -49,6 +49,9 @@ bool bn_conn_halted(const bn_conn *c);
 /* ------------------------------------------------------------------------ */
 /* Request                                                                    */
 
+/** The path split on '/', percent-decoded, empty segments dropped [conn.path_info];
+ *  NULL and *n == 0 for "/". A malformed escape raises 400. */
+const bn_str *bn_conn_path_segments(bn_conn *c, size_t *n);
 /** The Host header without the port ("example.com"), or empty. */
 bn_str bn_conn_host(const bn_conn *c);
 /**

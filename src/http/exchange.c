@@ -83,6 +83,14 @@ void bn__exchange_rebase(bn_conn *c, const char *lo, size_t len, ptrdiff_t delta
 /* ---- response ----------------------------------------------------------- */
 
 void bn_conn_put_status(bn_conn *c, int status) { c->status = status; }
+
+bn_str bn_conn_resp_header(const bn_conn *c, bn_str name)
+{
+    for (const bn_resp_header *h = c->resp_headers; h; h = h->next)
+        if (bn_str_eq_nocase(h->name, name))
+            return h->value;
+    return BN_STR_NULL;
+}
 bool bn_conn_sent(const bn_conn *c) { return c->sent; }
 int bn_conn_status(const bn_conn *c) { return c->status; }
 void bn_conn_close_after(bn_conn *c) { c->close_after = true; }

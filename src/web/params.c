@@ -119,6 +119,27 @@ void bn__conn_set_path_params(bn_conn *c, bn_value *params)
 
 bn_str bn_conn_param(bn_conn *c, const char *path) { return bn_value_str(bn_value_path(bn_conn_params(c), path)); }
 
+const bn_str *bn_conn_path_segments(bn_conn *c, size_t *n)
+{
+    bn_arena *a = bn_conn_arena(c);
+    bn_str path = bn_conn_path(c);
+    size_t cap = 1;
+    for (size_t i = 0; i < path.len; i++)
+        cap += path.ptr[i] == '/';
+    bn_str *segs = bn_arena_alloc(a, cap * sizeof(bn_str));
+    *n = 0;
+    for (size_t i = 0; i < path.len;) {
+        size_t j = i;
+        while (j < path.len && path.ptr[j] != '/')
+            j++;
+        if (j > i && !bn__percent_decode(a, bn_str_make(path.ptr + i, j - i), false, &segs[*n]))
+            bn_raise(c, 400, "malformed percent-encoding in the path");
+        *n += j > i;
+        i = j + 1;
+    }
+    return *n ? segs : NULL;
+}
+
 /* ---- cookies ----------------------------------------------------------------- */
 
 bn_str bn_conn_req_cookie(bn_conn *c, const char *name)

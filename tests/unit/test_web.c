@@ -77,6 +77,20 @@ static void upload(bn_conn *c)
     bn_conn_text(c, 200, bn_str_make(buf, n));
 }
 
+static void segments(bn_conn *c)
+{
+    size_t n;
+    const bn_str *segs = bn_conn_path_segments(c, &n);
+    bn_buf out = BN_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        bn_buf_printf(&out, "[%.*s]", BN_STR_ARG(segs[i]));
+    bn_conn_put_resp_header(c, BN_STR("x-first"), BN_STR("1"));
+    bn_str first = bn_conn_resp_header(c, BN_STR("X-First"));
+    bn_buf_printf(&out, " %.*s", BN_STR_ARG(first));
+    bn_conn_text(c, 200, bn_str_make(out.data, out.len));
+    bn_buf_free(&out);
+}
+
 static const bn_controller users = {.name = "UserController", .show = user_show, .create = user_create};
 
 static void routes(bn_router *r)
@@ -94,6 +108,7 @@ static void routes(bn_router *r)
     bn_scope(r, "/api", "api") {
         bn_resources(r, "/users", &users);
         bn_post(r, "/upload", upload);
+        bn_get(r, "/segments/*rest", segments);
     }
 }
 
@@ -230,5 +245,13 @@ Test(web, error_pages_escape_what_they_show_in_dev)
     cr_expect_eq(r->status, 404);
     cr_expect_null(memmem(r->body.ptr, r->body.len, "<script>", 8), "the path must be escaped");
     cr_expect(memmem(r->body.ptr, r->body.len, "&lt;script&gt;", 14));
+    bn_test_conn_free(r);
+}
+
+Test(web, path_segments_are_decoded_and_response_headers_readable)
+{
+    bn_test_conn *r = bn_test_get(t, "/api/segments/a%20b//c%2Fd/");
+    cr_expect_eq(r->status, 200);
+    cr_expect(bn_str_eq(r->body, BN_STR("[api][segments][a b][c/d] 1")), "%.*s", BN_STR_ARG(r->body));
     bn_test_conn_free(r);
 }
