@@ -91,6 +91,12 @@ typedef struct bn_router bn_router;
 typedef struct bn_controller {
     const char *name; /* "UserController": shown in the routes table; the resource name derives from it */
     bn_action *index, *new_, *create, *show, *edit, *update, *delete_;
+    /**
+     * The controller's action fallback [action_fallback]: renders the error
+     * response when one of its actions raises (bn_raise), in place of the
+     * endpoint's error view. NULL: the endpoint's view.
+     */
+    bn_error_renderer *fallback;
 } bn_controller;
 
 /** A resolved route: everything the endpoint needs to dispatch it. Read-only. */
@@ -101,6 +107,7 @@ typedef struct bn_route {
     bn_action *action;
     const char *action_name;     /* "show" for resources, else the function's name */
     const char *controller;      /* controller name for resources, else NULL */
+    bn_error_renderer *fallback; /* the controller's action fallback, or NULL */
     const char *name;            /* route name ("user"), NULL if none; the helper is name + "_path" */
     const bn_plug *plugs;        /* the scopes' pipelines flattened, outermost first */
     size_t nplugs;

@@ -104,6 +104,8 @@ static void render(bn_conn *c, int status, const char *message)
                  message ? message : "", bn_conn_request_id(c) ? " request_id=" : "",
                  bn_conn_request_id(c) ? bn_conn_request_id(c) : "");
     bn_error_renderer *view = the_endpoint && the_endpoint->error_view ? the_endpoint->error_view : bn_render_error;
+    if (w && w->route && w->route->fallback) /* the controller's action fallback */
+        view = w->route->fallback;
     view(c, status, message);
 }
 

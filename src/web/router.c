@@ -345,6 +345,7 @@ typedef struct route_spec {
     const char *path; /* full and normalised */
     bn_action *action;
     const char *action_name, *controller, *name;
+    bn_error_renderer *fallback;
 } route_spec;
 
 /* Records one route per method of "GET|POST". */
@@ -372,6 +373,7 @@ static void add_routes(bn_router *r, const route_spec *spec, const char *methods
         rt->pub.action = spec->action;
         rt->pub.action_name = spec->action_name;
         rt->pub.controller = spec->controller;
+        rt->pub.fallback = spec->fallback;
         rt->pub.name = spec->name;
         rt->pub.file = spec->file;
         rt->pub.line = spec->line;
@@ -580,6 +582,7 @@ void bn__resources_begin(bn_router *r, const char *file, int line, const char *p
             .action_name = a->name,
             .controller = copy(r, c->name),
             .name = name,
+            .fallback = c->fallback,
         };
         add_routes(r, &spec, a->method);
     }

@@ -91,7 +91,17 @@ static void segments(bn_conn *c)
     bn_buf_free(&out);
 }
 
-static const bn_controller users = {.name = "UserController", .show = user_show, .create = user_create};
+/* The users controller's action fallback: its errors come back in its own shape. */
+static void users_fallback(bn_conn *c, int status, const char *message)
+{
+    bn_arena *a = bn_conn_arena(c);
+    bn_value *v = bn_value_object(a);
+    bn_value_set(a, v, "error", bn_value_string(a, bn_str_from_cstr(message ? message : "")));
+    bn_conn_json(c, status, v);
+}
+
+static const bn_controller users = {
+    .name = "UserController", .show = user_show, .create = user_create, .fallback = users_fallback};
 
 static void routes(bn_router *r)
 {
@@ -181,12 +191,14 @@ Test(web, form_and_json_bodies)
 
     r = bn_test_post_json(t, "/api/users", "{\"user\":{}}");
     cr_expect_eq(r->status, 422);
+    cr_expect(bn_str_eq(r->body, BN_STR("{\"error\":\"user.name is required\"}")),
+              "the controller's fallback renders its errors: %.*s", BN_STR_ARG(r->body));
     bn_test_conn_free(r);
 }
 
 Test(web, malformed_input_is_a_400_with_the_reason_in_the_log)
 {
-    bn_test_conn *r = bn_test_post_json(t, "/api/users", "{\"user\":1} trailing");
+    bn_test_conn *r = bn_test_post_json(t, "/api/upload", "{\"user\":1} trailing");
     cr_expect_eq(r->status, 400);
     cr_expect(bn_str_eq(bn_test_header(r, "content-type"), BN_STR("application/json; charset=utf-8")),
               "a JSON client gets a JSON error");
@@ -196,6 +208,7 @@ Test(web, malformed_input_is_a_400_with_the_reason_in_the_log)
 
     r = bn_test_get(t, "/api/users/1?q=%zz");
     cr_expect_eq(r->status, 400);
+    cr_expect(memmem(r->body.ptr, r->body.len, "malformed query string", 22), "the users fallback shows the reason");
     bn_test_conn_free(r);
 
     static const char *const h[] = {"content-type: multipart/form-data", NULL}; /* no boundary */
