@@ -58,6 +58,16 @@ void bn_plug_request_id(bn_conn *c, const void *opts);
 void bn_plug_logger(bn_conn *c, const void *opts);
 /** The browser security headers Phoenix sets [put_secure_browser_headers]. */
 void bn_plug_secure_headers(bn_conn *c, const void *opts);
+/**
+ * Content negotiation [accepts]: `opts` is a NULL-terminated list of formats
+ * the route answers, e.g. (const char *const[]){"html", "json", NULL}. Picks
+ * the format from the `_format` param or the Accept header (quality values
+ * and wildcards; no header = the first listed); none acceptable -> 406.
+ * Error pages follow the chosen format.
+ */
+void bn_plug_accepts(bn_conn *c, const void *opts);
+/** The format chosen by bn_plug_accepts, or NULL. */
+const char *bn_conn_format(const bn_conn *c);
 /** The request id of this request (after bn_plug_request_id), or NULL. */
 const char *bn_conn_request_id(const bn_conn *c);
 

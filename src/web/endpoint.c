@@ -47,6 +47,9 @@ void bn_endpoint_call(bn_conn *c)
 
 static bool wants_json(bn_conn *c)
 {
+    const char *format = bn_conn_format(c);
+    if (format)
+        return strcmp(format, "json") == 0;
     bn_str accept = bn_conn_req_header(c, BN_STR("accept"));
     if (accept.ptr) {
         bool json = memmem(accept.ptr, accept.len, "json", 4) != NULL;

@@ -26,6 +26,7 @@ typedef struct bn_web {
     const char *request_id;
     const struct bn_route *route; /* the matched route, once dispatched */
     const char *allow;            /* the Allow value of a 405 */
+    const char *format;           /* chosen by bn_plug_accepts: "html", "json", ... */
     void *uploads;          /* temp files of a multipart body, removed after the response */
 } bn_web;
 

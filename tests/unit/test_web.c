@@ -103,11 +103,20 @@ static void users_fallback(bn_conn *c, int status, const char *message)
 static const bn_controller users = {
     .name = "UserController", .show = user_show, .create = user_create, .fallback = users_fallback};
 
+static const char *const api_formats[] = {"json", NULL};
+static const char *const page_formats[] = {"html", "json", NULL};
+
+static void negotiated(bn_conn *c) { bn_conn_text(c, 200, bn_str_from_cstr(bn_conn_format(c))); }
+
 static void routes(bn_router *r)
 {
+    bn_pipeline(r, "negotiate", BN_PLUG(bn_plug_accepts, page_formats));
+    bn_scope(r, "/", "negotiate") {
+        bn_get(r, "/format", negotiated);
+    }
     bn_pipeline(r, "browser", BN_PLUG(put_user, NULL), BN_PLUG(bn_plug_secure_headers, NULL));
     bn_pipeline(r, "auth", BN_PLUG(require_user, NULL));
-    bn_pipeline(r, "api", BN_PLUG(bn_plug_request_id, NULL));
+    bn_pipeline(r, "api", BN_PLUG(bn_plug_request_id, NULL), BN_PLUG(bn_plug_accepts, api_formats));
     bn_scope(r, "/", "browser") {
         bn_get(r, "/", page_home);
         bn_post(r, "/login", login);
@@ -266,5 +275,35 @@ Test(web, path_segments_are_decoded_and_response_headers_readable)
     bn_test_conn *r = bn_test_get(t, "/api/segments/a%20b//c%2Fd/");
     cr_expect_eq(r->status, 200);
     cr_expect(bn_str_eq(r->body, BN_STR("[api][segments][a b][c/d] 1")), "%.*s", BN_STR_ARG(r->body));
+    bn_test_conn_free(r);
+}
+
+static const char *format_for(const char *accept)
+{
+    static char got[32];
+    const char *h[] = {accept, NULL};
+    bn_test_conn *r = bn_test_request(t, "GET", "/format", BN_STR(""), accept ? h : NULL);
+    snprintf(got, sizeof got, "%d %.*s", r->status, (int)BN_MIN(r->body.len, 20u), r->body.ptr);
+    if (r->status != 200)
+        snprintf(got, sizeof got, "%d", r->status);
+    bn_test_conn_free(r);
+    return got;
+}
+
+Test(web, accepts_negotiates_the_format)
+{
+    cr_expect_str_eq(format_for(NULL), "200 html", "no Accept: the first listed");
+    cr_expect_str_eq(format_for("accept: */*"), "200 html");
+    cr_expect_str_eq(format_for("accept: application/json"), "200 json");
+    cr_expect_str_eq(format_for("accept: text/html;q=0.5, application/json"), "200 json");
+    cr_expect_str_eq(format_for("accept: application/json;q=0.1, text/*;q=0.9"), "200 html");
+    cr_expect_str_eq(format_for("accept: image/png"), "406");
+    bn_test_conn *r = bn_test_get(t, "/format?_format=json");
+    cr_expect(bn_str_eq(r->body, BN_STR("json")));
+    bn_test_conn_free(r);
+    /* The API only speaks JSON: a browser asking for HTML is refused. */
+    static const char *const html[] = {"accept: text/html", NULL};
+    r = bn_test_request(t, "GET", "/api/users/1", BN_STR(""), html);
+    cr_expect_eq(r->status, 406);
     bn_test_conn_free(r);
 }
