@@ -172,26 +172,16 @@ static void routes(bn_router *r)
     }
 }
 
-static int run_router(char **argv)
-{
-    static bn_endpoint ep; /* outlives the server: the endpoint keeps a pointer to it */
-    bn_server_config cfg;
-    bn_server_config_defaults(&cfg, argv);
-    ep.router = bn_router_new();
-    routes(ep.router);
-    if (bn_endpoint_configure(&ep, &cfg) < 0)
-        return 1;
-    int rc = bn_server_run(&cfg);
-    bn_router_free(ep.router);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
-    (void)argc;
     const char *mode = getenv("BENCH_ROUTER");
-    if (mode && strcmp(mode, "1") == 0)
-        return run_router(argv);
+    if (mode && strcmp(mode, "1") == 0) {
+        /* `BENCH_ROUTER=1 bench_server routes` prints the routes table. */
+        static bn_endpoint ep; /* the endpoint keeps a pointer to it while serving */
+        ep.router = bn_router_new();
+        routes(ep.router);
+        return bn_endpoint_main(&ep, argc, argv);
+    }
     bn_server_config cfg;
     bn_server_config_defaults(&cfg, argv);
     cfg.handler = route;

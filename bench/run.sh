@@ -3,6 +3,9 @@
 # nginx (the peer) and the ceiling server with wrk on 127.0.0.1, one server at
 # a time, and prints one BENCH line per case, BENCH_CPU lines, a BENCH_RSS
 # line and a summary against the project's targets. See bench/README.md.
+# The json_router_* cases add a 4th server, "router" (bench_server with
+# BENCH_ROUTER=1: endpoint, 10-route router, 3-plug pipeline), measured next
+# to the bare one on /json, and print BENCH_ROUTER lines comparing the two.
 #
 # Usage: bench/run.sh [BUILD_DIR]      (default: build; binaries in BUILD_DIR/bin)
 #
@@ -11,13 +14,15 @@
 #   BENCH_DURATION=10      seconds measured per case and server
 #   BENCH_WARMUP=2         seconds of warm-up before each measurement (0: none)
 #   BENCH_WRK_THREADS=2    wrk client threads
-#   BENCH_PORT=18080       first port tried; three free ports are picked from it
+#   BENCH_PORT=18080       first port tried; four free ports are picked from it
 #   BENCH_RETRIES=2        re-measurements of a run during which other programs
 #                          took more than 10% of the CPUs
-#   BENCH_CASES="..."      space-separated subset of the cases (see all_cases)
+#   BENCH_CASES="..."      space-separated subset of the cases (see all_cases;
+#                          json_router_value_c256 is known but not run by default)
 #   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
 #   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
-#                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@")
+#                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@");
+#                          the router server runs it too, with BENCH_ROUTER=1
 #   BENCH_NGINX=/usr/sbin/nginx
 #   BENCH_KEEP_TMP=1       keep the temp dir (server logs, nginx.conf, wrk outputs)
 set -euo pipefail
@@ -33,9 +38,17 @@ retries=${BENCH_RETRIES:-2}
 bennu_master=${BENCH_BENNU_MASTER:-1}
 nginx_bin=${BENCH_NGINX:-/usr/sbin/nginx}
 depth=16
-all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256"
+all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256"
+known_cases="$all_cases json_router_value_c256"
 cases=${BENCH_CASES:-$all_cases}
 servers="bennu nginx ceiling"
+# A json_router_* case measures the router server too (and bennu, bare, on
+# /json next to it); its BENCH line reports the router server as "bennu".
+router_case() { [[ $1 == json_router_* ]]; }
+case_servers() { if router_case "$1"; then echo "bennu router nginx ceiling"; else echo "$servers"; fi; }
+case_main() { if router_case "$1"; then echo router; else echo bennu; fi; }
+need_router=0
+for c in $cases; do if router_case "$c"; then need_router=1; fi; done
 
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -49,7 +62,7 @@ if [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
     die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
 fi
 for c in $cases; do
-    [[ " $all_cases " == *" $c "* ]] || die "unknown case '$c' (known: $all_cases)"
+    [[ " $known_cases " == *" $c "* ]] || die "unknown case '$c' (known: $known_cases)"
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 clk_tck=$(getconf CLK_TCK)
@@ -101,11 +114,11 @@ port_free() {
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# start_server NAME PORT CMD... — starts CMD as the leader of a new process
-# group and waits until GET /plaintext answers 200.
+# start_server NAME PORT PROBE CMD... — starts CMD as the leader of a new
+# process group and waits until GET PROBE (a path) answers 200.
 start_server() {
-    local name=$1 port=$2 pgid i
-    shift 2
+    local name=$1 port=$2 probe=$3 pgid i
+    shift 3
     setsid "$@" >"$tmp/$name.log" 2>&1 &
     server_pid[$name]=$!
     server_port[$name]=$port
@@ -126,7 +139,7 @@ start_server() {
             die "$name exited during start-up"
         fi
         if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
-            "http://127.0.0.1:$port/plaintext" 2>/dev/null || true) == 200 ]]; then
+            "http://127.0.0.1:$port$probe" 2>/dev/null || true) == 200 ]]; then
             log "$name is up on 127.0.0.1:$port (pid ${server_pid[$name]})"
             return 0
         fi
@@ -178,10 +191,11 @@ machine_ticks() {
     awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
 }
 
-# check_response NAME PATH BODY TYPE STRICT — one curl, checked the way
-# TechEmpower's validator would (status, body, Content-Type, Server, Date).
+# check_response NAME PATH BODY TYPE STRICT [HEADER] — one curl, checked the
+# way TechEmpower's validator would (status, body, Content-Type, Server, Date),
+# and for HEADER ("name: value") that the response carries it.
 check_response() {
-    local name=$1 path=$2 body=$3 type=$4 strict=$5
+    local name=$1 path=$2 body=$3 type=$4 strict=$5 extra=${6:-}
     local head got problems=()
     got=$(curl -s --max-time 5 -D "$tmp/head" "http://127.0.0.1:${server_port[$name]}$path" || true)
     head=$(tr -d '\r' <"$tmp/head" 2>/dev/null || true)
@@ -190,6 +204,7 @@ check_response() {
     grep -qi "^content-type: *$type" <<<"$head" || problems+=("no Content-Type: $type")
     grep -qi '^server:' <<<"$head" || problems+=("no Server header")
     grep -qi '^date:' <<<"$head" || problems+=("no Date header")
+    [[ -z $extra ]] || grep -qix "$extra" <<<"$head" || problems+=("no '$extra' header")
     if ((${#problems[@]})); then
         local msg="$name $path: ${problems[*]}"
         [[ $strict == 1 ]] && die "$msg"
@@ -204,7 +219,7 @@ check_response() {
 run_wrk() {
     local out=$1 port=$2 path=$3 conns=$4 pipe=$5 secs=$6
     local accept='text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
-    [[ $path == /json ]] && accept='application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
+    [[ $path == */json* ]] && accept='application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
     local args=(-t "$wrk_threads" -c "$conns" -d "${secs}s" --latency --timeout 5s
         -H "Accept: $accept" -H "Connection: keep-alive")
     if ((pipe > 1)); then
@@ -239,7 +254,15 @@ wrk_p99_ms() {
 
 declare -A rps=() p99=() cpu_us=() others_pct=()
 
-case_path() { [[ $1 == json_* ]] && echo /json || echo /plaintext; }
+# case_path CASE [SERVER] — in a router case, bare bennu is measured on /json.
+case_path() {
+    case $1 in
+    json_router_value_*) [[ ${2:-} == bennu ]] && echo /json || echo /api/json_value ;;
+    json_router_*) [[ ${2:-} == bennu ]] && echo /json || echo /api/json ;;
+    json_*) echo /json ;;
+    *) echo /plaintext ;;
+    esac
+}
 case_conns() { echo "${1##*_c}"; }
 case_depth() { [[ $1 == *pipeline16* ]] && echo "$depth" || echo 1; }
 
@@ -248,7 +271,7 @@ case_depth() { [[ $1 == *pipeline16* ]] && echo "$depth" || echo 1; }
 measure() {
     local name=$1 case=$2 port=${server_port[$1]}
     local path conns pipe out
-    path=$(case_path "$case")
+    path=$(case_path "$case" "$name")
     conns=$(case_conns "$case")
     pipe=$(case_depth "$case")
     out="$tmp/wrk.$name.$case.txt"
@@ -300,7 +323,7 @@ measure_quiet() {
 # --------------------------------------------------------------------------
 ports=()
 p=$port_base
-while ((${#ports[@]} < 3)); do
+while ((${#ports[@]} < 4)); do
     ((p < port_base + 200)) || die "no free ports from $port_base"
     port_free "$p" && ports+=("$p")
     p=$((p + 1))
@@ -331,67 +354,114 @@ else
 fi
 master_env=()
 [[ $bennu_master == 1 ]] || master_env=(BENNU_MASTER=0)
-start_server bennu "${ports[0]}" env PORT="${ports[0]}" BENNU_BIND=127.0.0.1 \
+start_server bennu "${ports[0]}" /plaintext env PORT="${ports[0]}" BENNU_BIND=127.0.0.1 \
     BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${bennu_cmd[@]}"
 check_response bennu /plaintext 'Hello, World!' text/plain "$strict"
 check_response bennu /json '{"message":"Hello, World!"}' application/json "$strict"
+
+# Bennu in router mode (only for the json_router_* cases): the same binary
+# and settings behind its endpoint, router and "api" pipeline.
+if ((need_router)); then
+    router_cmd=("${bennu_cmd[@]}")
+    if [[ -n ${BENCH_BENNU_CMD:-} ]]; then
+        cmd=${BENCH_BENNU_CMD//@PORT@/${ports[3]}}
+        read -r -a router_cmd <<<"${cmd//@THREADS@/$threads}"
+    fi
+    start_server router "${ports[3]}" /api/json env BENCH_ROUTER=1 PORT="${ports[3]}" BENNU_BIND=127.0.0.1 \
+        BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${router_cmd[@]}"
+    check_response router /api/json '{"message":"Hello, World!"}' application/json "$strict" 'x-api-version: 1'
+    check_response router /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' \
+        "$strict" 'x-api-version: 1'
+    # The pipeline's first plug is real: a client that does not accept JSON gets 406.
+    got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: text/html' \
+        "http://127.0.0.1:${ports[3]}/api/json" || true)
+    if [[ $got != 406 ]]; then
+        [[ $strict == 1 ]] && die "router /api/json with Accept: text/html: status $got, not 406"
+        echo "WARN router /api/json with Accept: text/html: status $got, not 406"
+    fi
+fi
 
 # nginx, as many workers as Bennu has threads
 mkdir -p "$tmp/nginx"
 sed -e "s|@WORKERS@|$threads|g" -e "s|@PORT@|${ports[1]}|g" -e "s|@DIR@|$tmp/nginx|g" \
     "$here/nginx.conf.in" >"$tmp/nginx/nginx.conf"
-start_server nginx "${ports[1]}" "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"
+start_server nginx "${ports[1]}" /plaintext "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"
 check_response nginx /plaintext 'Hello, World!' text/plain 1
 check_response nginx /json '{"message":"Hello, World!"}' application/json 1
+if ((need_router)); then
+    check_response nginx /api/json '{"message":"Hello, World!"}' application/json 1 'x-api-version: 1'
+    check_response nginx /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' 1 \
+        'x-api-version: 1'
+fi
 
 # The ceiling answers its plaintext response to every request, /json included.
-start_server ceiling "${ports[2]}" "$build/bin/ceiling" "${ports[2]}" "$threads"
+start_server ceiling "${ports[2]}" /plaintext "$build/bin/ceiling" "${ports[2]}" "$threads"
 check_response ceiling /plaintext 'Hello, World!' text/plain 1
 
-# All three listen; only the one being measured has work. Measuring the
+# All servers listen; only the one being measured has work. Measuring the
 # servers back to back within each case keeps slow drifts of the machine out
-# of the ratios.
+# of the ratios (in a router case, bare bennu and the router one after the other).
 for c in $cases; do
-    for s in $servers; do measure_quiet "$s" "$c"; done
+    for s in $(case_servers "$c"); do measure_quiet "$s" "$c"; done
 done
 bennu_kib=$(server_rss_kib bennu)
 nginx_kib=$(server_rss_kib nginx)
-for s in $servers; do stop_server "$s"; done
+for s in "${!server_pid[@]}"; do stop_server "$s"; done
 
 # --------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "nan" }'; }
+# overhead A B — how much more B costs than A, in percent ("4.2%", "-1.0%").
+overhead() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1f%%\n", 100 * (b / a - 1); else print "nan" }'; }
 
+# In a json_router_* case, "bennu" in the BENCH, BENCH_CPU and summary lines
+# is the router-mode server.
 for c in $cases; do
-    echo "BENCH $c bennu_rps=${rps[bennu:$c]} peer=nginx peer_rps=${rps[nginx:$c]}" \
-        "ratio=$(ratio "${rps[bennu:$c]}" "${rps[nginx:$c]}")" \
-        "ceiling_rps=${rps[ceiling:$c]} ceiling_ratio=$(ratio "${rps[bennu:$c]}" "${rps[ceiling:$c]}")" \
-        "bennu_p99_ms=${p99[bennu:$c]} peer_p99_ms=${p99[nginx:$c]}"
+    m=$(case_main "$c")
+    echo "BENCH $c bennu_rps=${rps[$m:$c]} peer=nginx peer_rps=${rps[nginx:$c]}" \
+        "ratio=$(ratio "${rps[$m:$c]}" "${rps[nginx:$c]}")" \
+        "ceiling_rps=${rps[ceiling:$c]} ceiling_ratio=$(ratio "${rps[$m:$c]}" "${rps[ceiling:$c]}")" \
+        "bennu_p99_ms=${p99[$m:$c]} peer_p99_ms=${p99[nginx:$c]}"
 done
 # Server CPU time per request: what each server costs, which still differs
 # when the client is the bottleneck and the rates come out equal.
 for c in $cases; do
-    echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[bennu:$c]} nginx_us_per_req=${cpu_us[nginx:$c]}" \
+    m=$(case_main "$c")
+    echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[$m:$c]} nginx_us_per_req=${cpu_us[nginx:$c]}" \
         "ceiling_us_per_req=${cpu_us[ceiling:$c]}"
 done
 echo "BENCH_RSS bennu_kib=$bennu_kib nginx_kib=$nginx_kib"
+# What the endpoint, router and pipeline add to the bare handler, measured
+# next to each other in the same case.
+for c in $cases; do
+    router_case "$c" || continue
+    echo "BENCH_ROUTER case=$c bare_us_per_req=${cpu_us[bennu:$c]} router_us_per_req=${cpu_us[router:$c]}" \
+        "overhead=$(overhead "${cpu_us[bennu:$c]}" "${cpu_us[router:$c]}")" \
+        "bare_rps=${rps[bennu:$c]} router_rps=${rps[router:$c]}"
+done
 
 # Summary against the project's targets: without pipelining Bennu should beat
-# nginx by 15% and reach 85% of the ceiling; with pipelining 65% of the ceiling.
+# nginx by 15% and reach 85% of the ceiling; with pipelining 65% of the ceiling;
+# the router and pipeline should add less than 10% of server CPU per request.
 echo
 echo "Summary ($threads server threads, wrk -t$wrk_threads, ${duration}s per case; ratios are Bennu / other)"
 printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' case bennu nginx ceiling vs_nginx vs_ceiling target result
 met=0 total=0 noisy=0
 for c in $cases; do
-    r=$(ratio "${rps[bennu:$c]}" "${rps[nginx:$c]}")
-    cr=$(ratio "${rps[bennu:$c]}" "${rps[ceiling:$c]}")
-    if [[ $c == *pipeline* ]]; then
+    m=$(case_main "$c")
+    r=$(ratio "${rps[$m:$c]}" "${rps[nginx:$c]}")
+    cr=$(ratio "${rps[$m:$c]}" "${rps[ceiling:$c]}")
+    if router_case "$c"; then
+        o=$(overhead "${cpu_us[bennu:$c]}" "${cpu_us[router:$c]}")
+        want="router_cpu<+10% (${o})"
+        ok=$(awk -v o="${o%\%}" 'BEGIN { print (o != "nan" && o + 0 < 10) ? "ok" : "MISSED" }')
+    elif [[ $c == *pipeline* ]]; then
         want="vs_ceiling>=0.65"
         ok=$(awk -v cr="$cr" 'BEGIN { print (cr >= 0.65) ? "ok" : "MISSED" }')
     else
         want="vs_nginx>=1.15 vs_ceiling>=0.85"
         ok=$(awk -v r="$r" -v cr="$cr" 'BEGIN { print (r >= 1.15 && cr >= 0.85) ? "ok" : "MISSED" }')
     fi
-    for s in $servers; do
+    for s in $(case_servers "$c"); do
         if ((${others_pct[$s:$c]} > 10)); then
             ok="$ok (noisy)"
             noisy=1
@@ -400,7 +470,7 @@ for c in $cases; do
     done
     total=$((total + 1))
     [[ $ok != ok* ]] || met=$((met + 1))
-    printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' "$c" "${rps[bennu:$c]}" "${rps[nginx:$c]}" \
+    printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' "$c" "${rps[$m:$c]}" "${rps[nginx:$c]}" \
         "${rps[ceiling:$c]}" "$r" "$cr" "$want" "$ok"
 done
 echo "Targets met: $met/$total. Peak RSS: bennu ${bennu_kib} KiB, nginx ${nginx_kib} KiB."
