@@ -34,7 +34,8 @@ extern "C" {
 
 typedef struct bn_conn bn_conn;
 typedef void bn_handler(bn_conn *c);
-/** Renders an error response for `status` (no response has been sent yet when it is called). */
+/** Renders an error response for `status` (no response has been sent yet when it is called).
+ *  A server with a renderer leaves logging the error to it. */
 typedef void bn_error_renderer(bn_conn *c, int status, const char *message);
 
 /* ------------------------------------------------------------------------ */

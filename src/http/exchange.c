@@ -408,12 +408,14 @@ static void render_plain_error(bn_conn *c, int status, const char *message)
 
 /* After a jump from bn_raise: a raise from a before-send callback came before
  * the head was written, so the error page can still go out. */
-static void caught(bn_conn *c)
+static void caught(bn_conn *c, bool renderer_logs)
 {
     if (c->in_before_send) {
         c->in_before_send = false;
         c->sent = false;
     }
+    if (renderer_logs)
+        return;
     if (c->raised >= 500)
         bn_error("%.*s %.*s: %d %s", BN_STR_ARG(c->req.method), BN_STR_ARG(c->req.path), c->raised,
                  c->raise_message);
@@ -429,7 +431,7 @@ void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render
     if (setjmp(frame) == 0)
         handler(c);
     else
-        caught(c);
+        caught(c, render != NULL);
     if (!c->sent && !c->raised) {
         bn_error("%.*s %.*s: the handler returned without sending a response", BN_STR_ARG(c->req.method),
                  BN_STR_ARG(c->req.path));
@@ -444,7 +446,7 @@ void bn__exchange_run(bn_conn *c, bn_handler *handler, bn_error_renderer *render
         if (setjmp(frame) == 0)
             (render ? render : render_plain_error)(c, c->raised, c->raise_message);
         else
-            caught(c);
+            caught(c, false);
         if (!c->sent) /* the renderer raised or sent nothing */
             render_plain_error(c, c->raised ? c->raised : 500, NULL);
     }

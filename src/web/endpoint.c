@@ -61,6 +61,30 @@ static bool wants_json(bn_conn *c)
     return ct.ptr && memmem(ct.ptr, ct.len, "json", 4) != NULL;
 }
 
+/* The request's headers and (if they were parsed) params, escaped, for the dev page. */
+static void dev_details(bn_conn *c, bn_buf *page)
+{
+    bn_arena *a = bn_conn_arena(c);
+    size_t n;
+    const bn_header *h = bn_conn_req_headers(c, &n);
+    bn_buf_printf(page, "<h2>Request headers</h2>\n<pre>");
+    for (size_t i = 0; i < n; i++) {
+        bool secret = bn_str_eq_nocase(h[i].name, BN_STR("cookie")) || bn_str_eq_nocase(h[i].name, BN_STR("authorization"));
+        const char *value = secret ? "[FILTERED]" : bn_arena_strndup(a, h[i].value.ptr, h[i].value.len);
+        bn_buf_printf(page, "%s: %s\n", bn_html_escape(a, bn_arena_strndup(a, h[i].name.ptr, h[i].name.len)),
+                      bn_html_escape(a, value));
+    }
+    bn_buf_printf(page, "</pre>\n");
+    const bn_web *w = bn__web_peek(c);
+    if (w && w->params_fetched && w->params) { /* never parse here: the body may be what failed */
+        bn_buf json = BN_BUF_INIT;
+        bn_json_encode(&json, w->params);
+        bn_buf_printf(page, "<h2>Params</h2>\n<pre>%s</pre>\n",
+                      bn_html_escape(a, bn_arena_strndup(a, json.data, json.len)));
+        bn_buf_free(&json);
+    }
+}
+
 void bn_render_error(bn_conn *c, int status, const char *message)
 {
     bn_arena *a = bn_conn_arena(c);
@@ -89,6 +113,7 @@ void bn_render_error(bn_conn *c, int status, const char *message)
                       bn_html_escape(a, message ? message : ""));
         if (rid)
             bn_buf_printf(&page, "<p>request id <code>%s</code></p>\n", rid);
+        dev_details(c, &page);
     }
     bn_buf_printf(&page, "</body></html>\n");
     bn_conn_html(c, status, bn_str_make(page.data, page.len));
@@ -102,10 +127,10 @@ static void render(bn_conn *c, int status, const char *message)
         bn_conn_put_resp_header(c, BN_STR("allow"), bn_str_from_cstr(w->allow));
     if (w && w->request_id) /* the one header an error page must keep: it ties the page to the log */
         bn_conn_put_resp_header(c, BN_STR("x-request-id"), bn_str_from_cstr(w->request_id));
-    if (status >= 500)
-        bn_error("%.*s %.*s -> %d: %s%s%s", BN_STR_ARG(bn_conn_method(c)), BN_STR_ARG(bn_conn_path(c)), status,
-                 message ? message : "", bn_conn_request_id(c) ? " request_id=" : "",
-                 bn_conn_request_id(c) ? bn_conn_request_id(c) : "");
+    /* 5xx are our faults (error); 4xx are the client's, kept at info with the reason. */
+    bn_log(status >= 500 ? BN_LOG_ERROR : BN_LOG_INFO, "%.*s %.*s -> %d: %s%s%s", BN_STR_ARG(bn_conn_method(c)),
+           BN_STR_ARG(bn_conn_path(c)), status, message ? message : "", bn_conn_request_id(c) ? " request_id=" : "",
+           bn_conn_request_id(c) ? bn_conn_request_id(c) : "");
     bn_error_renderer *view = the_endpoint && the_endpoint->error_view ? the_endpoint->error_view : bn_render_error;
     if (w && w->route && w->route->fallback) /* the controller's action fallback */
         view = w->route->fallback;

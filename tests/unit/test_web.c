@@ -103,6 +103,12 @@ static void users_fallback(bn_conn *c, int status, const char *message)
 static const bn_controller users = {
     .name = "UserController", .show = user_show, .create = user_create, .fallback = users_fallback};
 
+static void boom(bn_conn *c)
+{
+    bn_conn_params(c);
+    bn_raise(c, 500, "boom");
+}
+
 static const char *const api_formats[] = {"json", NULL};
 static const char *const page_formats[] = {"html", "json", NULL};
 
@@ -113,6 +119,7 @@ static void routes(bn_router *r)
     bn_pipeline(r, "negotiate", BN_PLUG(bn_plug_accepts, page_formats));
     bn_scope(r, "/", "negotiate") {
         bn_get(r, "/format", negotiated);
+        bn_get(r, "/boom", boom);
     }
     bn_pipeline(r, "browser", BN_PLUG(put_user, NULL), BN_PLUG(bn_plug_secure_headers, NULL));
     bn_pipeline(r, "auth", BN_PLUG(require_user, NULL));
@@ -267,6 +274,17 @@ Test(web, error_pages_escape_what_they_show_in_dev)
     cr_expect_eq(r->status, 404);
     cr_expect_null(memmem(r->body.ptr, r->body.len, "<script>", 8), "the path must be escaped");
     cr_expect(memmem(r->body.ptr, r->body.len, "&lt;script&gt;", 14));
+    cr_expect(memmem(r->body.ptr, r->body.len, "Request headers", 15), "dev pages show the headers");
+    bn_test_conn_free(r);
+
+    /* Params are shown once parsed (escaped); cookies never are. */
+    bn_test_put_cookie(t, "token", "hush");
+    static const char *const html[] = {"accept: text/html", NULL};
+    r = bn_test_request(t, "GET", "/boom?x=%3Cb%3E", BN_STR(""), html);
+    cr_expect_eq(r->status, 500);
+    cr_expect(memmem(r->body.ptr, r->body.len, "{&#34;x&#34;:&#34;&lt;b&gt;&#34;}", 33), "%.*s", BN_STR_ARG(r->body));
+    cr_expect_null(memmem(r->body.ptr, r->body.len, "hush", 4), "cookies are filtered");
+    cr_expect(memmem(r->body.ptr, r->body.len, "[FILTERED]", 10));
     bn_test_conn_free(r);
 }
 
