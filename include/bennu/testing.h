@@ -42,6 +42,13 @@ typedef struct bn_test_conn {
 
 /** A client for the server described by `cfg` (its handler, error renderer, limits). */
 bn_test_client *bn_test_client_new(const bn_server_config *cfg);
+/**
+ * A client for an endpoint [Phoenix.ConnTest with @endpoint]: default limits
+ * from the environment, the endpoint configured (its router built). NULL if
+ * the router has mistakes (they are printed with file:line).
+ */
+struct bn_endpoint;
+bn_test_client *bn_test_client_for(struct bn_endpoint *ep);
 void bn_test_client_free(bn_test_client *t);
 
 /**

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <strings.h>
 
+#include "bennu/endpoint.h"
 #include "bennu/testing.h"
 
 typedef struct jar_cookie {
@@ -17,6 +18,7 @@ typedef struct jar_cookie {
 
 struct bn_test_client {
     const bn_server_config *cfg;
+    bn_server_config own_cfg; /* for clients made by bn_test_client_for */
     jar_cookie *jar;
 };
 
@@ -24,6 +26,18 @@ bn_test_client *bn_test_client_new(const bn_server_config *cfg)
 {
     bn_test_client *t = bn_xcalloc(1, sizeof(*t));
     t->cfg = cfg;
+    return t;
+}
+
+bn_test_client *bn_test_client_for(bn_endpoint *ep)
+{
+    bn_test_client *t = bn_xcalloc(1, sizeof(*t));
+    bn_server_config_defaults(&t->own_cfg, NULL);
+    if (bn_endpoint_configure(ep, &t->own_cfg) < 0) {
+        free(t);
+        return NULL;
+    }
+    t->cfg = &t->own_cfg;
     return t;
 }
 

@@ -63,7 +63,7 @@ static void routes(bn_router *r)
 }
 
 static bn_endpoint ep;
-static bn_server_config cfg;
+
 static bn_test_client *t;
 
 static void setup(void)
@@ -71,9 +71,8 @@ static void setup(void)
     bn_router *r = bn_router_new();
     routes(r);
     ep = (bn_endpoint){.router = r};
-    bn_server_config_defaults(&cfg, NULL);
-    cr_assert_eq(bn_endpoint_configure(&ep, &cfg), 0);
-    t = bn_test_client_new(&cfg);
+    t = bn_test_client_for(&ep);
+    cr_assert_not_null(t, "the router has mistakes");
 }
 
 static void teardown(void)
@@ -219,14 +218,14 @@ Test(csrf, safe_methods_are_never_checked)
 Test(csrf, a_token_from_another_session_is_refused)
 {
     char *mine = fetch(t, "/token");
-    bn_test_client *other = bn_test_client_new(&cfg);
+    bn_test_client *other = bn_test_client_for(&ep);
     char *theirs = fetch(other, "/token");
     char *form = form_with(theirs);
     cr_expect_eq(post_with(t, "POST", form, NULL), 403);
     cr_expect_eq(post_with(t, "POST", NULL, theirs), 403);
     cr_expect_eq(post_with(other, "POST", form, NULL), 200, "control: valid in its own session");
     /* Without a session cookie no token is valid. */
-    bn_test_client *fresh = bn_test_client_new(&cfg);
+    bn_test_client *fresh = bn_test_client_for(&ep);
     cr_expect_eq(post_with(fresh, "POST", form, NULL), 403);
     cr_expect_eq(post_with(fresh, "POST", NULL, mine), 403);
     bn_test_client_free(fresh);

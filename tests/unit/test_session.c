@@ -220,7 +220,6 @@ static void routes(bn_router *r)
 /* ---- fixture and helpers ----------------------------------------------------------- */
 
 static bn_endpoint ep;
-static bn_server_config cfg;
 static bn_test_client *t;
 
 static void setup(void)
@@ -228,9 +227,8 @@ static void setup(void)
     bn_router *r = bn_router_new();
     routes(r);
     ep = (bn_endpoint){.router = r};
-    bn_server_config_defaults(&cfg, NULL);
-    cr_assert_eq(bn_endpoint_configure(&ep, &cfg), 0);
-    t = bn_test_client_new(&cfg);
+    t = bn_test_client_for(&ep);
+    cr_assert_not_null(t, "the router has mistakes");
 }
 
 static void teardown(void)

@@ -25,7 +25,6 @@ static char base[64];     /* the temp tree; holds secret.txt, outside `from` */
 static char pub[96];      /* base/pub: the `from` directory */
 static bn_router *router; /* the current app */
 static bn_endpoint ep;
-static bn_server_config cfg;
 static bn_test_client *t;
 
 /* ---- the tree ------------------------------------------------------------------------- */
@@ -111,9 +110,8 @@ static void start(void)
     bn_match(router, "*", "/*path", fallback);
     plugs[0] = BN_PLUG(bn_plug_static, &opts);
     ep = (bn_endpoint){.plugs = plugs, .nplugs = 1, .router = router};
-    bn_server_config_defaults(&cfg, NULL);
-    cr_assert_eq(bn_endpoint_configure(&ep, &cfg), 0);
-    t = bn_test_client_new(&cfg);
+    t = bn_test_client_for(&ep);
+    cr_assert_not_null(t, "the router has mistakes");
 }
 
 static void setup(void)

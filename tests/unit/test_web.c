@@ -140,7 +140,6 @@ static void routes(bn_router *r)
 
 static const bn_plug endpoint_plugs[] = {BN_PLUG(bn_plug_logger, NULL)};
 static bn_endpoint ep;
-static bn_server_config cfg;
 static bn_test_client *t;
 
 static void setup(void)
@@ -148,9 +147,8 @@ static void setup(void)
     bn_router *r = bn_router_new();
     routes(r);
     ep = (bn_endpoint){.plugs = endpoint_plugs, .nplugs = 1, .router = r};
-    bn_server_config_defaults(&cfg, NULL);
-    cr_assert_eq(bn_endpoint_configure(&ep, &cfg), 0);
-    t = bn_test_client_new(&cfg);
+    t = bn_test_client_for(&ep);
+    cr_assert_not_null(t, "the router has mistakes");
 }
 
 static void teardown(void)
