@@ -29,6 +29,8 @@ static const char home_page[] =
     "every other connection keeps being served meanwhile.</li>\n"
     "<li><code>POST /api/echo</code>: params from a form or JSON body, answered as JSON "
     "(<code>curl -d 'user[name]=Ada' localhost:4000/api/echo</code>).</li>\n"
+    "<li><code>POST /api/upload</code>: a multipart upload, streamed to a temporary file as it arrives "
+    "(<code>curl -F file=@big.iso localhost:4000/api/upload</code>).</li>\n"
     "<li><a href=\"/plaintext\"><code>/plaintext</code></a> and <a href=\"/json\"><code>/json</code></a>: "
     "the TechEmpower endpoints that <code>make bench</code> races against nginx.</li>\n"
     "<li><a href=\"/health\"><code>/health</code></a>: a liveness check.</li>\n"
@@ -88,6 +90,20 @@ static void echo(bn_conn *c)
     bn_conn_json(c, 200, v);
 }
 
+/* A multipart upload: the file was streamed to a temporary file while it
+ * arrived (never held in memory) and is removed when this request ends. */
+static void upload(bn_conn *c)
+{
+    const bn_value *file = bn_value_get(bn_conn_params(c), "file");
+    if (!bn_value_get(file, "path"))
+        bn_raise(c, 422, "no file in the \"file\" field");
+    bn_arena *a = bn_conn_arena(c);
+    bn_value *v = bn_value_object(a);
+    bn_value_set(a, v, "filename", (bn_value *)bn_value_get(file, "filename"));
+    bn_value_set(a, v, "size", (bn_value *)bn_value_get(file, "size"));
+    bn_conn_json(c, 200, v);
+}
+
 static void health(bn_conn *c) { bn_conn_text(c, 200, BN_STR("ok\n")); }
 
 static void routes(bn_router *r)
@@ -101,6 +117,7 @@ static void routes(bn_router *r)
     }
     bn_scope(r, "/api") {
         bn_post(r, "/echo", echo);
+        bn_post(r, "/upload", upload);
     }
     bn_get(r, "/plaintext", plaintext);
     bn_get(r, "/json", json);

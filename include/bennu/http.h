@@ -47,11 +47,32 @@ typedef struct bn_http_limits {
     size_t max_header_bytes;       /* 32 KiB for the whole head; more -> 431 */
     size_t max_headers;            /* 100 fields; more -> 431 */
     size_t max_body;               /* 8 MB; more -> 413 */
+    uint64_t max_streamed_body;    /* 1 GB for a body streamed to a body sink; more -> 413 */
     unsigned header_timeout_ms;    /* 10 s to send a complete head -> 408 */
     unsigned body_timeout_ms;      /* 30 s between body reads -> 408 */
     unsigned keepalive_timeout_ms; /* 60 s idle between requests -> close */
     unsigned write_timeout_ms;     /* 30 s without write progress -> close */
 } bn_http_limits;
+
+/**
+ * A consumer of a request body as it arrives, so that large bodies (uploads)
+ * are never held in memory. See bn_server_config.body_sink.
+ */
+typedef struct bn_body_sink bn_body_sink;
+struct bn_body_sink {
+    /** Each piece of the body, in order: 0, or -1 to refuse the request with `status`. */
+    int (*feed)(bn_body_sink *s, const char *data, size_t len);
+    /** The whole body has arrived: 0 (the handler then runs, with an empty bn_conn_body), or -1. */
+    int (*finish)(bn_body_sink *s);
+    int status; /* the answer when feed or finish refuse (0: 400) */
+};
+/**
+ * Called once the head of a request with a Content-Length body has arrived,
+ * before any of the body is read: a sink to stream the body into (allocated
+ * in the conn's arena; release anything else with bn_conn_defer, which also
+ * runs if the body never completes), or NULL to buffer the body as usual.
+ */
+typedef bn_body_sink *bn_body_sink_fn(bn_conn *c);
 
 typedef struct bn_server_config {
     const char *bind;        /* address to listen on; BENNU_BIND, default "127.0.0.1" */
@@ -64,6 +85,8 @@ typedef struct bn_server_config {
     char *const *argv;       /* the program's argv, re-executed on SIGUSR2 upgrade */
     /** Renders the response of a raised error or a handler that sent none (NULL: plain text). */
     bn_error_renderer *error_renderer;
+    /** Streams chosen request bodies instead of buffering them (NULL: buffer all). */
+    bn_body_sink_fn *body_sink;
     /** Called in each worker process before its loops start (may be NULL). */
     void (*on_worker_start)(void);
 } bn_server_config;

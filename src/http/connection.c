@@ -20,6 +20,7 @@ static void conn_io(bn_io *io, unsigned events);
 static void conn_timeout(bn_timer *t);
 static void on_readable(bn_http_conn *hc);
 static void after_output(bn_http_conn *hc);
+static void abandon_exchange(bn_http_conn *hc);
 
 /* ---- life cycle ----------------------------------------------------------- */
 
@@ -71,10 +72,20 @@ static void close_now(bn_http_conn *hc)
         return;
     hc->state = CONN_CLOSED;
     bn_buf_free(&hc->in);
-    bn_arena_destroy(&hc->arena);
-    hc->ex = NULL;
+    abandon_exchange(hc);
     hc->timer.cb = conn_free;
     bn_timer_start(hc->thr->loop, &hc->timer, 0);
+}
+
+/* Drops the exchange of a request that will never reach its handler (an
+ * error, a timeout, a close), running its deferred cleanups first. */
+static void abandon_exchange(bn_http_conn *hc)
+{
+    if (hc->ex)
+        bn__exchange_run_deferred(hc->ex);
+    hc->ex = NULL;
+    hc->sink = NULL;
+    bn_arena_reset(&hc->arena);
 }
 
 /* ---- timers --------------------------------------------------------------- */
@@ -114,8 +125,7 @@ static void conn_timeout(bn_timer *t)
         return;
     }
     /* A head or body that is too slow: tell the client, then close. */
-    bn_arena_reset(&hc->arena);
-    hc->ex = NULL;
+    abandon_exchange(hc);
     bn_buf_free(&hc->in);
     bn__http_write_error(hc, 408);
     if (bn__out_flush(hc) < 0) {
@@ -147,8 +157,7 @@ static void finish_exchange(bn_http_conn *hc)
 
 static void fail(bn_http_conn *hc, int status)
 {
-    bn_arena_reset(&hc->arena);
-    hc->ex = NULL;
+    abandon_exchange(hc);
     bn__http_write_error(hc, status);
 }
 
@@ -207,10 +216,6 @@ static bool start_exchange(bn_http_conn *hc, const char *p, size_t avail)
         fail(hc, (int)-r);
         return false;
     }
-    if (req.has_content_length && req.content_length > thr->cfg->limits.max_body) {
-        fail(hc, 413);
-        return false;
-    }
     bn_conn *c = bn__exchange_new(hc);
     c->req = req;
     c->req.headers = bn_arena_alloc(&hc->arena, req.nheaders * sizeof(bn_header));
@@ -219,6 +224,15 @@ static bool start_exchange(bn_http_conn *hc, const char *p, size_t avail)
     hc->head_len = (size_t)r;
     hc->continue_sent = false;
     memset(&hc->chunked, 0, sizeof hc->chunked);
+    hc->sink = NULL;
+    hc->sink_fed = 0;
+    const bn_http_limits *lim = &thr->cfg->limits;
+    if (thr->cfg->body_sink && req.has_content_length && req.content_length > 0 && !req.chunked)
+        hc->sink = thr->cfg->body_sink(c);
+    if (req.has_content_length && req.content_length > (hc->sink ? lim->max_streamed_body : lim->max_body)) {
+        fail(hc, 413);
+        return false;
+    }
     return true;
 }
 
@@ -228,6 +242,40 @@ static void send_continue(bn_http_conn *hc)
         bn__out_append(hc, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         hc->continue_sent = true;
     }
+}
+
+static int sink_refused(bn_http_conn *hc)
+{
+    int status = hc->sink->status ? hc->sink->status : 400;
+    fail(hc, status >= 400 && status <= 599 ? status : 400);
+    return -1;
+}
+
+/*
+ * Gives the body bytes that have arrived (region[0..ravail)) to the sink and
+ * drops them from the input, so a streamed body never piles up in memory.
+ * Same results as take_body.
+ */
+static int stream_body(bn_http_conn *hc, char *region, size_t ravail, size_t *avail)
+{
+    bn_conn *c = hc->ex;
+    uint64_t need = c->req.content_length - hc->sink_fed;
+    size_t n = (size_t)BN_MIN((uint64_t)ravail, need);
+    if (n) {
+        if (hc->sink->feed(hc->sink, region, n) < 0)
+            return sink_refused(hc);
+        hc->sink_fed += n;
+        memmove(region, region + n, ravail - n);
+        *avail -= n;
+    }
+    if (hc->sink_fed < c->req.content_length)
+        return 0;
+    if (hc->sink->finish(hc->sink) < 0)
+        return sink_refused(hc);
+    hc->sink = NULL;
+    c->body = bn_str_make(region, 0);
+    c->raw_len = hc->head_len;
+    return 1;
 }
 
 /*
@@ -241,6 +289,8 @@ static int take_body(bn_http_conn *hc, char *p, size_t *avail)
     bn_conn *c = hc->ex;
     char *region = p + hc->head_len;
     size_t ravail = *avail - hc->head_len;
+    if (hc->sink)
+        return stream_body(hc, region, ravail, avail);
     if (!c->req.chunked) {
         uint64_t cl = c->req.has_content_length ? c->req.content_length : 0;
         if (ravail < cl)
@@ -333,7 +383,9 @@ static size_t read_room(bn_http_conn *hc)
 {
     size_t room = 16 * 1024;
     bn_conn *c = hc->ex;
-    if (c && !c->req.chunked && c->req.has_content_length) {
+    if (hc->sink) {
+        room = 64 * 1024; /* the body goes to the sink: no need to make room for it all */
+    } else if (c && !c->req.chunked && c->req.has_content_length) {
         uint64_t need = hc->head_len + c->req.content_length;
         if (need > hc->in.len)
             room = BN_MAX(room, BN_MIN((size_t)(need - hc->in.len), (size_t)1 << 20));

@@ -112,6 +112,8 @@ struct bn_http_conn {
     bn_arena arena;       /* request-scoped memory */
     bn_conn *ex;          /* exchange of the head parsed / being handled, or NULL */
     bn_http_chunked chunked;
+    bn_body_sink *sink;   /* where ex's body goes as it arrives, if streamed */
+    uint64_t sink_fed;    /* body bytes given to the sink so far */
     size_t head_len;      /* of ex, once parsed */
     bool continue_sent;   /* 100 Continue already written for ex */
     struct sockaddr_storage peer;

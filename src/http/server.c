@@ -49,6 +49,7 @@ void bn_server_config_defaults(bn_server_config *cfg, char *const *argv)
     l->max_header_bytes = bn_env_size("BENNU_MAX_HEADER_BYTES", 32 * 1024);
     l->max_headers = (size_t)bn_env_long("BENNU_MAX_HEADERS", 100);
     l->max_body = bn_env_size("BENNU_MAX_BODY", 8 * 1000 * 1000);
+    l->max_streamed_body = bn_env_size("BENNU_MAX_STREAMED_BODY", (size_t)1 << 30);
     l->header_timeout_ms = (unsigned)bn_env_long("BENNU_HEADER_TIMEOUT_MS", 10000);
     l->body_timeout_ms = (unsigned)bn_env_long("BENNU_BODY_TIMEOUT_MS", 30000);
     l->keepalive_timeout_ms = (unsigned)bn_env_long("BENNU_KEEPALIVE_TIMEOUT_MS", 60000);

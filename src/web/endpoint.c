@@ -224,6 +224,7 @@ int bn_endpoint_configure(bn_endpoint *ep, bn_server_config *cfg)
     the_endpoint = ep;
     cfg->handler = bn_endpoint_call;
     cfg->error_renderer = render;
+    cfg->body_sink = bn__params_body_sink; /* uploads stream to their temp files */
     return 0;
 }
 

@@ -628,30 +628,80 @@ static int on_end(bn__multipart *p)
 
 static const bn__multipart_callbacks form_callbacks = {on_begin, on_data, on_end};
 
-int bn__parse_multipart(bn_arena *a, bn_str body, bn_str content_type, bn_value *into, bn__uploads *uploads,
-                        const bn_params_limits *lim, char *err, size_t errlen)
+/* A multipart body parsed into params as it arrives: the parser, the params
+ * state, and where this body's uploads start in the list (for cleanup). */
+struct bn__multipart_form {
+    bn__multipart p;
+    form f;
+    size_t first_upload;
+    bool done;
+};
+
+bn__multipart_form *bn__multipart_form_begin(bn_arena *a, bn_str content_type, bn_value *into, bn__uploads *uploads,
+                                             const bn_params_limits *lim, char *err, size_t errlen)
 {
     bn_str boundary;
     if (!bn__multipart_boundary(content_type, &boundary)) {
         if (err && errlen)
             snprintf(err, errlen, "missing or invalid boundary in the multipart Content-Type");
-        return -1;
+        return NULL;
     }
-    form f = {.a = a, .into = into, .uploads = uploads, .lim = bn__params_limits_resolve(lim), .fd = -1};
-    size_t first_upload = uploads ? uploads->len : 0;
-    bn__multipart p;
-    bn__multipart_init(&p, a, boundary, &f.lim, &form_callbacks, &f);
-    int r = bn__multipart_feed(&p, body.ptr, body.len);
-    if (r == 0)
-        r = bn__multipart_finish(&p);
-    if (f.fd >= 0)
-        close(f.fd);
-    bn_buf_free(&f.field);
+    bn__multipart_form *mf = bn_arena_alloc(a, sizeof(*mf));
+    memset(mf, 0, sizeof(*mf));
+    mf->f = (form){.a = a, .into = into, .uploads = uploads, .lim = bn__params_limits_resolve(lim), .fd = -1};
+    mf->first_upload = uploads ? uploads->len : 0;
+    bn__multipart_init(&mf->p, a, boundary, &mf->f.lim, &form_callbacks, &mf->f);
+    return mf;
+}
+
+/* Ends the form: closes an open file, and on failure removes this body's uploads. */
+static int form_end(bn__multipart_form *mf, int r, char *err, size_t errlen)
+{
+    if (mf->done)
+        return r;
+    mf->done = true;
+    if (mf->f.fd >= 0)
+        close(mf->f.fd);
+    mf->f.fd = -1;
+    bn_buf_free(&mf->f.field);
     if (r < 0) {
-        if (uploads)
-            uploads_truncate(uploads, first_upload);
+        if (mf->f.uploads)
+            uploads_truncate(mf->f.uploads, mf->first_upload);
         if (err && errlen)
-            snprintf(err, errlen, "%s", p.err);
+            snprintf(err, errlen, "%s", mf->p.err);
     }
     return r;
+}
+
+int bn__multipart_form_feed(bn__multipart_form *mf, const char *data, size_t len, char *err, size_t errlen)
+{
+    if (mf->done)
+        return -1;
+    int r = bn__multipart_feed(&mf->p, data, len);
+    return r < 0 ? form_end(mf, r, err, errlen) : 0;
+}
+
+int bn__multipart_form_finish(bn__multipart_form *mf, char *err, size_t errlen)
+{
+    if (mf->done)
+        return -1;
+    return form_end(mf, bn__multipart_finish(&mf->p), err, errlen);
+}
+
+void bn__multipart_form_abort(bn__multipart_form *mf)
+{
+    if (!mf->done)
+        bn__multipart_fail(&mf->p, "the body ended early");
+    form_end(mf, -1, NULL, 0);
+}
+
+int bn__parse_multipart(bn_arena *a, bn_str body, bn_str content_type, bn_value *into, bn__uploads *uploads,
+                        const bn_params_limits *lim, char *err, size_t errlen)
+{
+    bn__multipart_form *mf = bn__multipart_form_begin(a, content_type, into, uploads, lim, err, errlen);
+    if (!mf)
+        return -1;
+    if (bn__multipart_form_feed(mf, body.ptr, body.len, err, errlen) < 0)
+        return -1;
+    return bn__multipart_form_finish(mf, err, errlen);
 }

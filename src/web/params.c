@@ -3,13 +3,30 @@
  * parsed on first use from the query string, the body (by its content type)
  * and the router's path params, into one tree in the request arena.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "bennu/web.h"
 #include "web/parsers.h"
 #include "web/web_internal.h"
 
-static bn_params_limits limits; /* all defaults (see parsers.h) */
+/* Params limits: the parsers' defaults (parsers.h), uploads sizes from the
+ * environment (BENNU_MAX_FILE_SIZE, BENNU_MAX_FILES_SIZE). Read once. */
+static bn_params_limits limits;
+static pthread_once_t limits_once = PTHREAD_ONCE_INIT;
+
+static void limits_init(void)
+{
+    limits.max_file_size = bn_env_size("BENNU_MAX_FILE_SIZE", 0);
+    limits.max_files_total = bn_env_size("BENNU_MAX_FILES_SIZE", 0);
+    limits = bn__params_limits_resolve(&limits);
+}
+
+static const bn_params_limits *params_limits(void)
+{
+    pthread_once(&limits_once, limits_init);
+    return &limits;
+}
 
 static void remove_uploads(void *arg)
 {
@@ -26,6 +43,65 @@ static bn_str media_type(bn_str content_type)
     return t;
 }
 
+/* ---- multipart bodies streamed as they arrive ------------------------------- */
+
+typedef struct upload_sink {
+    bn_body_sink base;
+    bn__multipart_form *form;
+    bn_conn *c;
+} upload_sink;
+
+static void abort_form(void *arg) { bn__multipart_form_abort(arg); }
+
+static int sink_feed(bn_body_sink *s, const char *data, size_t len)
+{
+    upload_sink *u = (upload_sink *)s;
+    char err[256];
+    if (bn__multipart_form_feed(u->form, data, len, err, sizeof err) == 0)
+        return 0;
+    /* The parser's size limits are the client's fault of size, the rest of form. */
+    s->status = strstr(err, "larger than") ? 413 : 400;
+    bn_info("%.*s %.*s: multipart body refused: %s", BN_STR_ARG(bn_conn_method(u->c)),
+            BN_STR_ARG(bn_conn_path(u->c)), err);
+    return -1;
+}
+
+static int sink_finish(bn_body_sink *s)
+{
+    upload_sink *u = (upload_sink *)s;
+    char err[256];
+    if (bn__multipart_form_finish(u->form, err, sizeof err) == 0)
+        return 0;
+    s->status = 400;
+    bn_info("%.*s %.*s: multipart body refused: %s", BN_STR_ARG(bn_conn_method(u->c)),
+            BN_STR_ARG(bn_conn_path(u->c)), err);
+    return -1;
+}
+
+bn_body_sink *bn__params_body_sink(bn_conn *c)
+{
+    bn_str ct = bn_conn_req_header(c, BN_STR("content-type"));
+    if (!ct.ptr || !bn_str_eq_nocase(media_type(ct), BN_STR("multipart/form-data")))
+        return NULL; /* other bodies are small enough to buffer (BENNU_MAX_BODY) */
+    bn_arena *a = bn_conn_arena(c);
+    bn_web *w = bn__web(c);
+    bn__uploads *up = bn_xcalloc(1, sizeof(*up));
+    bn_conn_defer(c, remove_uploads, up); /* temp files go when the request ends, however it ends */
+    w->uploads = up;
+    w->body_params = bn_value_object(a);
+    char err[256];
+    bn__multipart_form *form = bn__multipart_form_begin(a, ct, w->body_params, up, params_limits(), err, sizeof err);
+    if (!form) { /* a bad Content-Type: buffer it, and the params fetch answers 400 with the reason */
+        w->body_params = NULL;
+        return NULL;
+    }
+    bn_conn_defer(c, abort_form, form); /* runs first (latest first): closes a half-written file */
+    w->body_streamed = true;
+    upload_sink *u = bn_arena_alloc(a, sizeof(*u));
+    *u = (upload_sink){.base = {.feed = sink_feed, .finish = sink_finish}, .form = form, .c = c};
+    return &u->base;
+}
+
 static void parse_body(bn_conn *c, bn_value *into)
 {
     bn_arena *a = bn_conn_arena(c);
@@ -36,7 +112,7 @@ static void parse_body(bn_conn *c, bn_value *into)
     bn_str type = media_type(ct);
     char err[256];
     if (bn_str_eq_nocase(type, BN_STR("application/x-www-form-urlencoded"))) {
-        if (bn__parse_urlencoded(a, body, into, &limits, err, sizeof err) < 0)
+        if (bn__parse_urlencoded(a, body, into, params_limits(), err, sizeof err) < 0)
             bn_raise(c, 400, "malformed form body: %s", err);
     } else if (bn_str_eq_nocase(type, BN_STR("application/json")) ||
                (type.len > 5 && bn_str_eq_nocase(bn_str_make(type.ptr + type.len - 5, 5), BN_STR("+json")))) {
@@ -54,7 +130,7 @@ static void parse_body(bn_conn *c, bn_value *into)
         bn__uploads *up = bn_xcalloc(1, sizeof(*up));
         bn_conn_defer(c, remove_uploads, up); /* temp files go when the request ends */
         bn__web(c)->uploads = up;
-        if (bn__parse_multipart(a, body, ct, into, up, &limits, err, sizeof err) < 0)
+        if (bn__parse_multipart(a, body, ct, into, up, params_limits(), err, sizeof err) < 0)
             bn_raise(c, 400, "malformed multipart body: %s", err);
     }
     /* Other types are left to the action (bn_conn_body), as Plug's :pass does. */
@@ -74,12 +150,14 @@ static void fetch(bn_conn *c)
     w->params_fetched = true; /* before parsing: a raise must not make us parse twice */
     bn_arena *a = bn_conn_arena(c);
     w->query_params = bn_value_object(a);
-    w->body_params = bn_value_object(a);
     w->params = bn_value_object(a);
     char err[256];
-    if (bn__parse_urlencoded(a, bn_conn_query(c), w->query_params, &limits, err, sizeof err) < 0)
+    if (bn__parse_urlencoded(a, bn_conn_query(c), w->query_params, params_limits(), err, sizeof err) < 0)
         bn_raise(c, 400, "malformed query string: %s", err);
-    parse_body(c, w->body_params);
+    if (!w->body_streamed) { /* a streamed multipart body was parsed as it arrived */
+        w->body_params = bn_value_object(a);
+        parse_body(c, w->body_params);
+    }
     merge(a, w->params, w->query_params);
     merge(a, w->params, w->body_params);
     merge(a, w->params, w->path_params);

@@ -179,6 +179,21 @@ void bn__uploads_cleanup(bn__uploads *u);
 int bn__parse_multipart(bn_arena *a, bn_str body, bn_str content_type, bn_value *into, bn__uploads *uploads,
                         const bn_params_limits *lim, char *err, size_t errlen);
 
+/**
+ * The same as bn__parse_multipart, fed as the body arrives (the server
+ * streams large multipart bodies this way instead of buffering them). begin
+ * returns NULL (message in `err`) for a bad Content-Type; feed and finish
+ * return 0 or -1 with a message; after an error, or after abort (the body
+ * never completed), this body's temporary files are removed from `uploads`.
+ * The form lives in `a`.
+ */
+typedef struct bn__multipart_form bn__multipart_form;
+bn__multipart_form *bn__multipart_form_begin(bn_arena *a, bn_str content_type, bn_value *into, bn__uploads *uploads,
+                                             const bn_params_limits *lim, char *err, size_t errlen);
+int bn__multipart_form_feed(bn__multipart_form *mf, const char *data, size_t len, char *err, size_t errlen);
+int bn__multipart_form_finish(bn__multipart_form *mf, char *err, size_t errlen);
+void bn__multipart_form_abort(bn__multipart_form *mf);
+
 /* ------------------------------------------------------------------------ */
 /* Cookies, RFC 6265 (src/web/cookie.c)                                       */
 

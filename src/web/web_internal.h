@@ -16,6 +16,7 @@ typedef struct bn_ptr_assign {
 typedef struct bn_web {
     bool halted;
     bool params_fetched;
+    bool body_streamed;     /* body_params came from a streamed multipart body */
     bn_value *params;       /* merged query + body + path */
     bn_value *query_params;
     bn_value *body_params;
@@ -34,6 +35,8 @@ typedef struct bn_web {
 bn_web *bn__web(bn_conn *c);
 /** The web state if it exists (read-only paths never allocate). */
 const bn_web *bn__web_peek(const bn_conn *c);
+/** The body sink for multipart bodies (bn_server_config.body_sink), or NULL to buffer. */
+bn_body_sink *bn__params_body_sink(bn_conn *c);
 /** Sets the router's path params (they win over query and body params). */
 void bn__conn_set_path_params(bn_conn *c, bn_value *params);
 

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -13,7 +16,11 @@ static bt_server srv;
 
 static void start(void)
 {
-    const char *env[] = {"BENNU_MASTER=0", NULL};
+    mkdir("/tmp/bennu-upload-test", 0700);
+    /* A small buffered-body limit and a large upload limit: a 20 MB upload can
+     * only get through if it is streamed. */
+    const char *env[] = {"BENNU_MASTER=0", "TMPDIR=/tmp/bennu-upload-test", "BENNU_MAX_BODY=1m",
+                         "BENNU_MAX_FILE_SIZE=64m", "BENNU_MAX_FILES_SIZE=64m", NULL};
     cr_assert(bt_server_start(&srv, "showcase", env), "showcase did not start (log %s)", srv.log_path);
 }
 
@@ -110,4 +117,60 @@ Test(web_socket, bennu_routes_prints_the_table)
     cr_expect(strstr(out, "hello_path  GET   /hello/:name  hello"), "%s", out);
     cr_expect(strstr(out, "echo_path  POST  /api/echo     echo"), "%s", out);
     free(out);
+}
+
+static int temp_files_left(void)
+{
+    DIR *d = opendir("/tmp/bennu-upload-test");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strncmp(e->d_name, "bennu-upload-", 13) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(web_socket, a_large_upload_streams_to_a_temp_file_and_is_cleaned_up)
+{
+    int st;
+    char *out = bt_run("head -c 20000000 /dev/urandom > /tmp/bennu-upload-test/big.bin && echo ok", &st);
+    free(out);
+    out = curl("-F file=@/tmp/bennu-upload-test/big.bin URL/api/upload");
+    cr_expect_str_eq(out, "{\"filename\":\"big.bin\",\"size\":20000000}");
+    free(out);
+    unlink("/tmp/bennu-upload-test/big.bin");
+    cr_expect_eq(temp_files_left(), 0, "the upload's temporary file is removed after the request");
+
+    /* A plain form body over BENNU_MAX_BODY is still refused: only multipart streams. */
+    int fd = bt_connect(srv.port);
+    bt_send_str(fd, "POST /api/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                    "Content-Length: 2000000\r\n\r\n");
+    bt_response r;
+    cr_assert_eq(bt_read_response(fd, &r, false), 1);
+    cr_expect_eq(r.status, 413);
+    bt_response_free(&r);
+    close(fd);
+}
+
+Test(web_socket, an_upload_cut_short_leaves_no_temp_file)
+{
+    int fd = bt_connect(srv.port);
+    cr_assert(fd >= 0);
+    const char *head = "POST /api/upload HTTP/1.1\r\nHost: t\r\n"
+                       "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 5000000\r\n\r\n"
+                       "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\r\n";
+    cr_assert(bt_send_str(fd, head));
+    static char chunk[65536];
+    memset(chunk, 'z', sizeof chunk);
+    for (int i = 0; i < 16; i++)
+        cr_assert(bt_send(fd, chunk, sizeof chunk));
+    long long t0 = bt_now_ms();
+    while (temp_files_left() == 0 && bt_now_ms() - t0 < 3000)
+        usleep(10000);
+    cr_expect_eq(temp_files_left(), 1, "the file is being written while the body arrives");
+    close(fd); /* gone mid-body */
+    t0 = bt_now_ms();
+    while (temp_files_left() > 0 && bt_now_ms() - t0 < 3000)
+        usleep(10000);
+    cr_expect_eq(temp_files_left(), 0, "an abandoned upload's temporary file is removed");
 }
