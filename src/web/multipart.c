@@ -501,6 +501,7 @@ typedef struct form {
     int fd;
     size_t files;
     uint64_t files_total;
+    bool too_large; /* failed on a size limit of the content (413, not 400) */
 } form;
 
 static bn_str arena_copy(bn_arena *a, bn_str s)
@@ -561,6 +562,7 @@ static int file_data(bn__multipart *p, form *f, const char *data, size_t len)
     uint64_t room_total = f->lim.max_files_total - f->files_total;
     char q[BN__QUOTE_SIZE];
     /* Report the limit the stream crosses first, whatever the chunking. */
+    f->too_large = len > room_file || len > room_total; /* only read if we fail below */
     if (len > room_file && room_file <= room_total)
         return bn__multipart_fail(p, "uploaded file %s larger than %llu bytes", bn__quote(up->filename, q),
                                   (unsigned long long)f->lim.max_file_size);
@@ -582,6 +584,7 @@ static int on_data(bn__multipart *p, const char *data, size_t len)
     if (f->kind == PART_FIELD) {
         if (len > f->lim.max_field_size - f->field.len) {
             char q[BN__QUOTE_SIZE];
+            f->too_large = true;
             return bn__multipart_fail(p, "multipart field %s larger than %zu bytes", bn__quote(f->name, q),
                                       f->lim.max_field_size);
         }
@@ -687,6 +690,8 @@ int bn__multipart_form_finish(bn__multipart_form *mf, char *err, size_t errlen)
         return -1;
     return form_end(mf, bn__multipart_finish(&mf->p), err, errlen);
 }
+
+bool bn__multipart_form_too_large(const bn__multipart_form *mf) { return mf->f.too_large; }
 
 void bn__multipart_form_abort(bn__multipart_form *mf)
 {

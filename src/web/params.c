@@ -59,8 +59,7 @@ static int sink_feed(bn_body_sink *s, const char *data, size_t len)
     char err[256];
     if (bn__multipart_form_feed(u->form, data, len, err, sizeof err) == 0)
         return 0;
-    /* The parser's size limits are the client's fault of size, the rest of form. */
-    s->status = strstr(err, "larger than") ? 413 : 400;
+    s->status = bn__multipart_form_too_large(u->form) ? 413 : 400;
     bn_info("%.*s %.*s: multipart body refused: %s", BN_STR_ARG(bn_conn_method(u->c)),
             BN_STR_ARG(bn_conn_path(u->c)), err);
     return -1;

@@ -193,6 +193,8 @@ bn__multipart_form *bn__multipart_form_begin(bn_arena *a, bn_str content_type, b
 int bn__multipart_form_feed(bn__multipart_form *mf, const char *data, size_t len, char *err, size_t errlen);
 int bn__multipart_form_finish(bn__multipart_form *mf, char *err, size_t errlen);
 void bn__multipart_form_abort(bn__multipart_form *mf);
+/** After a failed feed: true if a size limit (a file, all files, a field) was the cause. */
+bool bn__multipart_form_too_large(const bn__multipart_form *mf);
 
 /* ------------------------------------------------------------------------ */
 /* Cookies, RFC 6265 (src/web/cookie.c)                                       */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,4 +174,44 @@ Test(web_socket, an_upload_cut_short_leaves_no_temp_file)
     while (temp_files_left() > 0 && bt_now_ms() - t0 < 3000)
         usleep(10000);
     cr_expect_eq(temp_files_left(), 0, "an abandoned upload's temporary file is removed");
+}
+
+/* Sends a multipart upload head declaring `length` bytes, then up to `send` bytes of file
+ * data, stopping as soon as the server answers; returns the status. */
+static int upload_status(unsigned long long length, size_t send)
+{
+    int fd = bt_connect(srv.port);
+    cr_assert(fd >= 0);
+    char head[512];
+    snprintf(head, sizeof head,
+             "POST /api/upload HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=XX\r\n"
+             "Content-Length: %llu\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; "
+             "filename=\"big.bin\"\r\n\r\n",
+             length);
+    cr_assert(bt_send_str(fd, head));
+    static char chunk[1 << 20];
+    memset(chunk, 'z', sizeof chunk);
+    for (size_t sent = 0; sent < send; sent += sizeof chunk) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 0) > 0 || !bt_send(fd, chunk, sizeof chunk))
+            break; /* the server has answered (or closed): stop sending */
+    }
+    bt_response r;
+    int status = bt_read_response(fd, &r, false) == 1 ? r.status : -1;
+    if (status != -1)
+        bt_response_free(&r);
+    close(fd);
+    return status;
+}
+
+Test(web_socket, streamed_upload_limits_answer_413)
+{
+    /* Over BENNU_MAX_STREAMED_BODY (1 GB): refused from the head alone. */
+    cr_expect_eq(upload_status(2000000000ull, 0), 413);
+    /* A file over BENNU_MAX_FILE_SIZE (64m here): refused while it arrives. */
+    cr_expect_eq(upload_status(100ull << 20, 80u << 20), 413);
+    long long t0 = bt_now_ms();
+    while (temp_files_left() > 0 && bt_now_ms() - t0 < 3000)
+        usleep(10000);
+    cr_expect_eq(temp_files_left(), 0, "a refused upload leaves no temporary file");
 }
