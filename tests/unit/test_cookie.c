@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "trees.h"
 #include "web/parsers.h"
 
 #define S(lit) BN_STR(lit)
@@ -17,21 +18,12 @@ static void teardown(void) { bn_arena_destroy(&arena); }
 
 TestSuite(cookie, .init = setup, .fini = teardown);
 
-static const char *json(const bn_value *v)
-{
-    bn_buf b = BN_BUF_INIT;
-    bn_json_encode(&b, v);
-    char *s = bn_arena_strndup(&arena, b.data ? b.data : "", b.len);
-    bn_buf_free(&b);
-    return s;
-}
-
 /* Parses `header` into a fresh object; compares its JSON (member order matters here). */
 static void assert_cookies(const char *header, int added, const char *expected)
 {
     bn_value *got = bn_value_object(&arena);
     int n = bn__parse_cookie_header(&arena, bn_str_from_cstr(header), got);
-    cr_assert_str_eq(json(got), expected, "header %s", header);
+    cr_assert_str_eq(bt_json(&arena, got), expected, "header %s", header);
     cr_assert_eq(n, added, "header %s", header);
 }
 
@@ -63,7 +55,7 @@ Test(cookie, first_occurrence_wins)
     bn_value *into = bn_value_object(&arena);
     bn_value_set(&arena, into, "a", bn_value_string(&arena, S("already")));
     cr_assert_eq(bn__parse_cookie_header(&arena, S("a=new; b=2"), into), 1);
-    cr_assert_str_eq(json(into), "{\"a\":\"already\",\"b\":\"2\"}");
+    cr_assert_str_eq(bt_json(&arena, into), "{\"a\":\"already\",\"b\":\"2\"}");
 }
 
 Test(cookie, values_are_copies)
@@ -72,7 +64,7 @@ Test(cookie, values_are_copies)
     bn_value *got = bn_value_object(&arena);
     cr_assert_eq(bn__parse_cookie_header(&arena, bn_str_from_cstr(header), got), 2);
     memset(header, 'x', sizeof header - 1);
-    cr_assert_str_eq(json(got), "{\"a\":\"1\",\"b\":\"2\"}");
+    cr_assert_str_eq(bt_json(&arena, got), "{\"a\":\"1\",\"b\":\"2\"}");
 }
 
 Test(cookie, count_and_size_limits)

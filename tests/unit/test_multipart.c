@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "trees.h"
 #include "web/parsers.h"
 
 #define S(lit) BN_STR(lit)
@@ -49,23 +50,6 @@ static void teardown(void)
 
 TestSuite(multipart, .init = setup, .fini = teardown);
 
-static const char *json(const bn_value *v)
-{
-    bn_buf b = BN_BUF_INIT;
-    bn_json_encode(&b, v);
-    char *s = bn_arena_strndup(&arena, b.data ? b.data : "", b.len);
-    bn_buf_free(&b);
-    return s;
-}
-
-static bn_value *tree(const char *expected)
-{
-    bn_json_error e;
-    bn_value *v = bn_json_parse(&arena, bn_str_from_cstr(expected), &e);
-    cr_assert(v, "bad expected JSON %s: %s", expected, e.text);
-    return v;
-}
-
 static bn_str cs(const char *s) { return bn_str_from_cstr(s); }
 
 /* Parses with bn__parse_multipart into a fresh object; files refused (uploads NULL). */
@@ -75,7 +59,7 @@ static void assert_fields(const char *body, const char *expected)
     bn_value *got = bn_value_object(&arena);
     int r = bn__parse_multipart(&arena, cs(body), S(CT), got, NULL, NULL, err, sizeof err);
     cr_assert_eq(r, 0, "failed: %s", err);
-    cr_assert(bn_value_equal(got, tree(expected)), "got %s, want %s", json(got), expected);
+    cr_assert(bn_value_equal(got, bt_tree(&arena, expected)), "got %s, want %s", bt_json(&arena, got), expected);
 }
 
 static void assert_error(const char *body, const bn_params_limits *lim, bool files, const char *message)
@@ -85,7 +69,7 @@ static void assert_error(const char *body, const bn_params_limits *lim, bool fil
     bn_value *got = bn_value_object(&arena);
     int before = leftover_files();
     int r = bn__parse_multipart(&arena, cs(body), S(CT), got, files ? &up : NULL, lim, err, sizeof err);
-    cr_assert_eq(r, -1, "should fail with %s, got %s", message, json(got));
+    cr_assert_eq(r, -1, "should fail with %s, got %s", message, bt_json(&arena, got));
     cr_assert_str_eq(err, message);
     cr_assert_eq(up.len, 0);
     cr_assert_eq(leftover_files(), before, "no temporary file left after an error");

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 
+#include "trees.h"
 #include "web/parsers.h"
 
 #define S(lit) BN_STR(lit)
@@ -16,23 +17,6 @@ static void teardown(void) { bn_arena_destroy(&arena); }
 
 TestSuite(urlencoded, .init = setup, .fini = teardown);
 
-static const char *json(const bn_value *v)
-{
-    bn_buf b = BN_BUF_INIT;
-    bn_json_encode(&b, v);
-    char *s = bn_arena_strndup(&arena, b.data ? b.data : "", b.len);
-    bn_buf_free(&b);
-    return s;
-}
-
-static bn_value *tree(const char *expected)
-{
-    bn_json_error e;
-    bn_value *v = bn_json_parse(&arena, bn_str_from_cstr(expected), &e);
-    cr_assert(v, "bad expected JSON %s: %s", expected, e.text);
-    return v;
-}
-
 /* Parses `input` into a fresh object and compares it with the JSON `expected`. */
 static void assert_parses(const char *input, const char *expected)
 {
@@ -40,7 +24,7 @@ static void assert_parses(const char *input, const char *expected)
     bn_value *got = bn_value_object(&arena);
     int r = bn__parse_urlencoded(&arena, bn_str_from_cstr(input), got, NULL, err, sizeof err);
     cr_assert_eq(r, 0, "parse %s failed: %s", input, err);
-    cr_assert(bn_value_equal(got, tree(expected)), "parse %s: got %s, want %s", input, json(got), expected);
+    cr_assert(bn_value_equal(got, bt_tree(&arena, expected)), "parse %s: got %s, want %s", input, bt_json(&arena, got), expected);
 }
 
 static void assert_fails(const char *input, const bn_params_limits *lim, const char *message)
@@ -48,7 +32,7 @@ static void assert_fails(const char *input, const bn_params_limits *lim, const c
     char err[160] = "";
     bn_value *got = bn_value_object(&arena);
     int r = bn__parse_urlencoded(&arena, bn_str_from_cstr(input), got, lim, err, sizeof err);
-    cr_assert_eq(r, -1, "parse %s should fail, got %s", input, json(got));
+    cr_assert_eq(r, -1, "parse %s should fail, got %s", input, bt_json(&arena, got));
     cr_assert_str_eq(err, message, "parse %s", input);
 }
 
@@ -67,7 +51,7 @@ Test(urlencoded, keeps_insertion_order)
 {
     bn_value *got = bn_value_object(&arena);
     cr_assert_eq(bn__parse_urlencoded(&arena, S("z=1&a=2&m=3"), got, NULL, NULL, 0), 0);
-    cr_assert_str_eq(json(got), "{\"z\":\"1\",\"a\":\"2\",\"m\":\"3\"}");
+    cr_assert_str_eq(bt_json(&arena, got), "{\"z\":\"1\",\"a\":\"2\",\"m\":\"3\"}");
 }
 
 Test(urlencoded, empty_pairs_and_empty_keys_are_skipped)
@@ -85,7 +69,7 @@ Test(urlencoded, later_duplicates_win)
     assert_parses("u[n]=1&u[n]=2&u[m]=3", "{\"u\":{\"n\":\"2\",\"m\":\"3\"}}");
     bn_value *got = bn_value_object(&arena);
     cr_assert_eq(bn__parse_urlencoded(&arena, S("a=1&b=2&a=3"), got, NULL, NULL, 0), 0);
-    cr_assert_str_eq(json(got), "{\"a\":\"3\",\"b\":\"2\"}", "a replaced in place");
+    cr_assert_str_eq(bt_json(&arena, got), "{\"a\":\"3\",\"b\":\"2\"}", "a replaced in place");
 }
 
 Test(urlencoded, brackets_nest_objects)
@@ -145,11 +129,11 @@ Test(urlencoded, malformed_brackets_are_a_flat_name)
 
 Test(urlencoded, merges_into_an_existing_tree)
 {
-    bn_value *into = tree("{\"id\":\"7\",\"user\":{\"role\":\"admin\"}}");
+    bn_value *into = bt_tree(&arena, "{\"id\":\"7\",\"user\":{\"role\":\"admin\"}}");
     cr_assert_eq(bn__parse_urlencoded(&arena, S("user[name]=x&page=2"), into, NULL, NULL, 0), 0);
     cr_assert_eq(bn__parse_urlencoded(&arena, S("id=8"), into, NULL, NULL, 0), 0);
-    cr_assert(bn_value_equal(into, tree("{\"id\":\"8\",\"user\":{\"role\":\"admin\",\"name\":\"x\"},\"page\":\"2\"}")),
-              "got %s", json(into));
+    cr_assert(bn_value_equal(into, bt_tree(&arena, "{\"id\":\"8\",\"user\":{\"role\":\"admin\",\"name\":\"x\"},\"page\":\"2\"}")),
+              "got %s", bt_json(&arena, into));
 }
 
 Test(urlencoded, depth_limit)
@@ -271,7 +255,7 @@ Test(urlencoded, params_put_takes_any_value)
     cr_assert_eq(bn__params_put(&arena, root, S("f[x][]"), bn_value_int(&arena, 5), NULL, NULL, 0), 0);
     cr_assert_eq(bn__params_put(&arena, root, S("[x]"), bn_value_int(&arena, 6), NULL, NULL, 0), 1);
     cr_assert_eq(bn__params_put(&arena, root, S(""), bn_value_int(&arena, 6), NULL, NULL, 0), 1);
-    cr_assert(bn_value_equal(root, tree("{\"f\":{\"x\":[5]}}")), "got %s", json(root));
+    cr_assert(bn_value_equal(root, bt_tree(&arena, "{\"f\":{\"x\":[5]}}")), "got %s", bt_json(&arena, root));
 }
 
 Test(urlencoded, quote_for_messages)
