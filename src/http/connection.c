@@ -31,8 +31,7 @@ void bn__http_accept(bn_http_thread *thr, int fd, const struct sockaddr_storage 
     bn_http_conn *hc = bn_xcalloc(1, sizeof(*hc));
     hc->thr = thr;
     hc->state = CONN_IDLE;
-    hc->peer = *peer;
-    hc->peer_len = peer_len;
+    memcpy(&hc->peer, peer, BN_MIN((size_t)peer_len, sizeof hc->peer));
     bn_timer_init(&hc->timer, conn_timeout);
     if (bn_io_start(thr->loop, &hc->io, fd, BN_IO_READ | BN_IO_WRITE, conn_io) < 0) {
         close(fd);
@@ -606,9 +605,8 @@ int bn_http_local_request(const bn_server_config *cfg, bn_str request, bn_buf *r
     hc->local = true;
     hc->io.fd = -1;
     hc->state = CONN_IDLE;
-    struct sockaddr_in *peer = (struct sockaddr_in *)&hc->peer;
-    peer->sin_family = AF_INET;
-    peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    hc->peer.in.sin_family = AF_INET;
+    hc->peer.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     bn_timer_init(&hc->timer, conn_timeout);
 
     bn_buf_append(&hc->in, request.ptr, request.len);

@@ -51,11 +51,11 @@ const char *bn_conn_remote_ip(const bn_conn *c)
     if (m->remote_ip)
         return m->remote_ip;
     char text[INET6_ADDRSTRLEN] = "unknown";
-    const struct sockaddr_storage *ss = &c->hc->peer;
-    if (ss->ss_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, text, sizeof text);
-    else if (ss->ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, text, sizeof text);
+    const bn_peer_addr *peer = &c->hc->peer;
+    if (peer->sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &peer->in.sin_addr, text, sizeof text);
+    else if (peer->sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &peer->in6.sin6_addr, text, sizeof text);
     m->remote_ip = bn_arena_strndup(&c->hc->arena, text, strlen(text));
     return m->remote_ip;
 }

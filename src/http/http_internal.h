@@ -19,6 +19,14 @@
 #define BN_HTTP_OUT_HIGH_WATER (1024 * 1024) /* stop parsing while this much output waits */
 #define BN_HTTP_LINGER_MS 2000               /* read-and-discard time before closing after an error */
 
+/* A TCP peer address: all a connection needs to keep (28 bytes, where a
+ * sockaddr_storage would take 128 in every connection). */
+typedef union bn_peer_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} bn_peer_addr;
+
 typedef struct bn_http_thread bn_http_thread;
 typedef struct bn_http_conn bn_http_conn;
 
@@ -116,8 +124,7 @@ struct bn_http_conn {
     uint64_t sink_fed;    /* body bytes given to the sink so far */
     size_t head_len;      /* of ex, once parsed */
     bool continue_sent;   /* 100 Continue already written for ex */
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
+    bn_peer_addr peer;
 };
 
 struct bn_http_thread {

@@ -630,6 +630,20 @@ Test(http, client_disconnecting_mid_request_loses_nothing_else)
     stop_clean(); /* under ASan, a leaked connection fails the exit status */
 }
 
+Test(http, remote_ip_is_the_peer_address)
+{
+    start(NULL);
+    int fd = bt_connect_from(srv.port, "127.0.0.9");
+    cr_assert(fd >= 0);
+    bt_send_str(fd, "GET /ip HTTP/1.1\r\nHost: t\r\n\r\n");
+    bt_response r;
+    cr_assert_eq(bt_read_response(fd, &r, false), 1);
+    cr_expect_str_eq(r.body, "127.0.0.9");
+    bt_response_free(&r);
+    close(fd);
+    stop_clean();
+}
+
 Test(http, a_thousand_concurrent_connections)
 {
     start(NULL);

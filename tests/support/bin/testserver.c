@@ -116,6 +116,8 @@ static void handle(bn_conn *c)
         bn_conn_register_before_send(c, add_header_before_send, "still-runs");
         bn_conn_register_before_send(c, raise_before_send, NULL);
         text(c, 200, BN_STR("never seen"));
+    } else if (is(c, "/ip")) {
+        text(c, 200, bn_str_from_cstr(bn_conn_remote_ip(c)));
     } else if (is(c, "/pid")) {
         text(c, 200, bn_str_from_cstr(bn_arena_printf(a, "%d", (int)getpid())));
     } else if (is(c, "/nosend")) {
