@@ -155,12 +155,12 @@ struct bn_comprehension {
  */
 typedef void bn_tpl_fn(bn_tpl *t, const void *assigns);
 /** NAME__any, after checking that `assigns` points to NAME_assigns. */
-#define BN_TPL_ARGS(name, assigns) name##__any, (const void *)(const name##_assigns *){(assigns)}
+#define BN_TPL_ARGS(name, ...) name##__any, (const void *)(const name##_assigns *){__VA_ARGS__}
 
 /** Renders to HTML, appended to `out`. Returns NULL, or the error message of a
  *  render error (an unsafe `<.link>` URL), in which case `out` is unspecified. */
 const char *bn_tpl_render_html_fn(bn_buf *out, bn_tpl_fn *fn, const void *assigns);
-#define bn_tpl_render_html(out, name, assigns) bn_tpl_render_html_fn((out), BN_TPL_ARGS(name, assigns))
+#define bn_tpl_render_html(out, name, ...) bn_tpl_render_html_fn((out), BN_TPL_ARGS(name, __VA_ARGS__))
 
 /**
  * Renders into a tree allocated from `arena`. `changed` names the assigns that
@@ -263,14 +263,19 @@ void bn_tpl_put_double(bn_tpl *t, double v);
 void bn_tpl_put_slot(bn_tpl *t, bn_tpl_slot s);
 /** The current dynamic is empty (a false :if). */
 void bn_tpl_put_empty(bn_tpl *t);
-/** `<%= expr %>`: a type without an association here is a compile error. */
+/** Named by bn_tpl_put for a type it cannot write: calling it is a compile error
+ *  reported at the template's line (the generated call sits under a #line). */
+void bn_tpl_put_unsupported(bn_tpl *t, ...)
+    __attribute__((error("a template cannot write a value of this type: write a string (const char *, bn_str, "
+                         "raw(...)), a number, a bool or a char")));
+/** `<%= expr %>`: dispatched on the C type of the value; see bn_tpl_put_unsupported. */
 #define bn_tpl_put(t, v)                                                                                          \
     _Generic((v), char *: bn_tpl_put_cstr, const char *: bn_tpl_put_cstr, bn_str: bn_tpl_put_str,            \
              bn_safe: bn_tpl_put_safe, char: bn_tpl_put_char, bool: bn_tpl_put_bool, signed char: bn_tpl_put_ll, \
              short: bn_tpl_put_ll, int: bn_tpl_put_ll, long: bn_tpl_put_ll, long long: bn_tpl_put_ll,          \
              unsigned char: bn_tpl_put_ull, unsigned short: bn_tpl_put_ull, unsigned: bn_tpl_put_ull,          \
              unsigned long: bn_tpl_put_ull, unsigned long long: bn_tpl_put_ull, float: bn_tpl_put_double,      \
-             double: bn_tpl_put_double, bn_tpl_slot: bn_tpl_put_slot)(t, v)
+             double: bn_tpl_put_double, bn_tpl_slot: bn_tpl_put_slot, default: bn_tpl_put_unsupported)(t, v)
 
 /** `name={expr}`: writes ` name="escaped"`, ` name` for true, nothing for false or NULL. */
 void bn_tpl_attr_put(bn_tpl *t, bn_tpl_attr a);
