@@ -16,6 +16,8 @@
 #include "bennu/endpoint.h"
 #include "bennu/static.h"
 #include "bennu/session.h"
+#include "bennu/template.h"
+#include "bennu/view.h"
 #include "bennu/testing.h"
 
 #endif

@@ -159,6 +159,16 @@ const char *bn_router_errors(const bn_router *r);
 bn_route_match bn_router_match(const bn_router *r, bn_method method, bn_str method_name, bn_str path,
                                bn_arena *a);
 
+/**
+ * Whether some route, of any method, serves paths of this shape [for verified
+ * paths]: `segments` are the raw path segments (as a request would send them,
+ * empty ones already dropped); a segment whose ptr is NULL stands for any
+ * value, so it matches a `:param` or a `*glob`, never a static segment.
+ * Without NULL segments, this is "bn_router_match answers something other than
+ * 404". Aborts, like bn_router_match, on a router never built.
+ */
+bool bn_router_has_path(const bn_router *r, const bn_str *segments, size_t n);
+
 /** The resolved routes in declaration order (forwarded ones expanded in place). */
 const bn_route *const *bn_router_routes(const bn_router *r, size_t *n);
 

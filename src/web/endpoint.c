@@ -7,6 +7,7 @@
 
 #include "bennu/crypto.h"
 #include "bennu/endpoint.h"
+#include "bennu/view.h"
 #include "web/web_internal.h"
 
 /* One endpoint per process, as in Phoenix; the http layer's handler has no
@@ -235,6 +236,14 @@ int bn_endpoint_main(bn_endpoint *ep, int argc, char **argv)
     if (bn_endpoint_configure(ep, &cfg) < 0)
         return 1;
     if (argc > 1 && strcmp(argv[1], "routes") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--verify") == 0) { /* every ~p and BN_PATH against the router */
+            size_t n;
+            bn_verified_path_list(&n);
+            if (bn_router_verify_paths(ep->router, stderr) > 0)
+                return 1;
+            printf("%zu verified paths OK\n", n);
+            return 0;
+        }
         if (ep->router)
             bn_router_print(ep->router, stdout);
         return 0;

@@ -1014,6 +1014,28 @@ bn_route_match bn_router_match(const bn_router *r, bn_method method, bn_str meth
     return (bn_route_match){.status = 405, .allow = allow_header(&w, a)};
 }
 
+/* Does a route end at `n` after segs[i..]? A NULL segment takes :param and *glob only. */
+static bool has_path(const node *n, const bn_str *segs, size_t i, size_t nsegs)
+{
+    if (i == nsegs) /* a glob matches zero segments too */
+        return n->nroutes > 0 || (n->glob && n->glob->nroutes > 0);
+    if (segs[i].ptr) {
+        const node *child = find_static(n, segs[i]);
+        if (child && has_path(child, segs, i + 1, nsegs))
+            return true;
+    }
+    if (n->param && has_path(n->param, segs, i + 1, nsegs))
+        return true;
+    return n->glob && n->glob->nroutes > 0;
+}
+
+bool bn_router_has_path(const bn_router *r, const bn_str *segments, size_t n)
+{
+    if (r->built == 0)
+        bn_fatal("bn_router_has_path: call bn_router_build first");
+    return r->built > 0 && has_path(r->tree, segments, 0, n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Path helpers                                                               */
 

@@ -5,6 +5,7 @@
 #ifndef BENNU_WEB_INTERNAL_H
 #define BENNU_WEB_INTERNAL_H
 
+#include "bennu/template.h"
 #include "bennu/web.h"
 
 typedef struct bn_ptr_assign {
@@ -29,6 +30,8 @@ typedef struct bn_web {
     const char *allow;            /* the Allow value of a 405 */
     const char *format;           /* chosen by bn_plug_accepts: "html", "json", ... */
     void *uploads;          /* temp files of a multipart body, removed after the response */
+    bn_tpl_fn *root_layout; /* bn_conn_put_root_layout (view.c) */
+    bn_tpl_fn *layout;      /* bn_conn_put_layout */
 } bn_web;
 
 /** The web state of `c`, created on first use. */
