@@ -1,8 +1,9 @@
 /*
  * The Bennu showcase. It grows with each layer; today it shows the runtime,
- * the HTTP server and the web layer: an endpoint with plugs, a router with
- * pipelines, params, JSON, a handler that suspends without stalling anyone,
- * and a Server-Sent Events clock. Later issues add channels, LiveView, the
+ * the HTTP server, the web layer and compiled templates: an endpoint with
+ * plugs, a router with pipelines, pages rendered from templates/ inside a
+ * root layout, params, JSON, a handler that suspends without stalling
+ * anyone, and a Server-Sent Events clock. Later issues add channels, LiveView, the
  * data layer and generators.
  *
  * Run: make run (or build/bin/showcase; `build/bin/showcase routes` prints the routes).
@@ -13,40 +14,29 @@
 
 #include <bennu.h>
 
-static const char home_page[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Bennu showcase</title>\n"
-    "<style>body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;line-height:1.5}"
-    "code{background:#f3f3f3;padding:.1rem .3rem;border-radius:3px}#clock{font-size:1.6rem}</style></head>\n"
-    "<body><h1>Bennu</h1>\n"
-    "<p>A real-time web framework for C in the spirit of Phoenix. This page went through an endpoint "
-    "(request id, logger), the router and a <code>browser</code> pipeline; its handler ran in a task on "
-    "one of the server's event loops.</p>\n"
-    "<p>Server time, streamed with Server-Sent Events: <span id=\"clock\">…</span></p>\n"
-    "<ul>\n"
-    "<li><a href=\"/hello/world\"><code>/hello/:name</code></a>: a path param, HTML-escaped.</li>\n"
-    "<li><a href=\"/sleep?ms=500\"><code>/sleep?ms=500</code></a>: the handler sleeps 500 ms in its task; "
-    "every other connection keeps being served meanwhile.</li>\n"
-    "<li><code>POST /api/echo</code>: params from a form or JSON body, answered as JSON "
-    "(<code>curl -d 'user[name]=Ada' localhost:4000/api/echo</code>).</li>\n"
-    "<li><code>POST /api/upload</code>: a multipart upload, streamed to a temporary file as it arrives "
-    "(<code>curl -F file=@big.iso localhost:4000/api/upload</code>).</li>\n"
-    "<li><a href=\"/plaintext\"><code>/plaintext</code></a> and <a href=\"/json\"><code>/json</code></a>: "
-    "the TechEmpower endpoints that <code>make bench</code> races against nginx.</li>\n"
-    "<li><a href=\"/health\"><code>/health</code></a>: a liveness check.</li>\n"
-    "</ul>\n"
-    "<script>const es = new EventSource('/clock');"
-    "es.addEventListener('tick', e => { document.getElementById('clock').textContent = e.data; });</script>\n"
-    "</body></html>\n";
+#include "page_html_hello.html.h"
+#include "page_html_home.html.h"
+#include "root.html.h"
+#include "showcase.h"
 
-static void home(bn_conn *c) { bn_conn_html(c, 200, BN_STR(home_page)); }
+static const showcase_demo demos[] = {
+    {"/hello/:name", "/hello/world", "a path param, HTML-escaped by the template."},
+    {"/sleep?ms=500", "/sleep?ms=500",
+     "the handler sleeps 500 ms in its task; every other connection keeps being served meanwhile."},
+    {"POST /api/echo", NULL,
+     "params from a form or JSON body, answered as JSON (curl -d 'user[name]=Ada' localhost:4000/api/echo)."},
+    {"POST /api/upload", NULL,
+     "a multipart upload, streamed to a temporary file as it arrives (curl -F file=@big.iso localhost:4000/api/upload)."},
+    {"/plaintext", "/plaintext", "a TechEmpower endpoint that make bench races against nginx (so is /json)."},
+    {"/health", "/health", "a liveness check."},
+};
+
+static void home(bn_conn *c) { bn_render(c, page_html_home, &(page_html_home_assigns){demos, BN_ARRAY_LEN(demos)}); }
 
 static void hello(bn_conn *c)
 {
-    bn_arena *a = bn_conn_arena(c);
     bn_str name = bn_conn_param(c, "name");
-    const char *safe = bn_html_escape(a, bn_arena_strndup(a, name.ptr, name.len));
-    bn_conn_html(c, 200, bn_str_from_cstr(bn_arena_printf(a, "<h1>Hello, %s!</h1>\n", safe)));
+    bn_render(c, page_html_hello, &(page_html_hello_assigns){bn_arena_strndup(bn_conn_arena(c), name.ptr, name.len)});
 }
 
 static void sleepy(bn_conn *c)
@@ -108,7 +98,7 @@ static void health(bn_conn *c) { bn_conn_text(c, 200, BN_STR("ok\n")); }
 
 static void routes(bn_router *r)
 {
-    bn_pipeline(r, "browser", BN_PLUG(bn_plug_secure_headers, NULL));
+    bn_pipeline(r, "browser", BN_PLUG(bn_plug_secure_headers, NULL), BN_PLUG_ROOT_LAYOUT(root));
     bn_scope(r, "/", "browser") {
         bn_get(r, "/", home);
         bn_get(r, "/hello/:name", hello);

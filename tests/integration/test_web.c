@@ -56,13 +56,19 @@ Test(web_socket, home_page_through_the_browser_pipeline)
     cr_expect(strstr(out, "x-frame-options: SAMEORIGIN"), "the browser pipeline's secure headers");
     cr_expect(strstr(out, "x-request-id: "), "the endpoint's request id");
     cr_expect(strstr(out, "content-type: text/html; charset=utf-8"));
+    /* Rendered from templates: page_html/home inside <Layouts.app> inside the root layout. */
+    cr_expect(strstr(out, "<!DOCTYPE html>\n<html lang=\"en\">"), "the root layout: %s", out);
+    cr_expect(strstr(out, "<a href=\"/\" class=\"brand\">Bennu</a>"), "the app layout's <.link>: %s", out);
+    cr_expect(strstr(out, "<li>\n      <a href=\"/hello/world\"><code>/hello/:name</code></a>:"), "a :for item: %s", out);
+    cr_expect(strstr(out, "<code>POST /api/echo</code>:"), "a false :if leaves the link out: %s", out);
     free(out);
 }
 
 Test(web_socket, path_params_are_decoded_and_escaped)
 {
     char *out = curl("URL/hello/%3Cscript%3E");
-    cr_expect_str_eq(out, "<h1>Hello, &lt;script&gt;!</h1>\n");
+    cr_expect(strstr(out, "<p>Hello, <strong>&lt;script&gt;</strong>!</p>"), "%s", out);
+    cr_expect(strstr(out, "<title>Bennu showcase</title>"), "%s", out);
     free(out);
 }
 

@@ -105,16 +105,21 @@ static const char *mask_text(gen *g, uint64_t m)
 static uint64_t bit(size_t index) { return (uint64_t)1 << (index < 63 ? index : 63); }
 
 /* User code with a #line directive so that the C compiler's messages point
- * into the template; "#line @@" is resolved when the file is assembled. */
-static void emit_user(gen *g, bn_buf *out, const char *code, tpl_pos pos)
+ * into the template; "#line @@" is resolved when the file is assembled.
+ * `prefix` and `suffix` share the line (a macro call around an expression
+ * is then reported at the template's line too); the code starts at its
+ * template column when the prefix leaves room. */
+static void emit_call(gen *g, bn_buf *out, const char *prefix, const char *code, const char *suffix, tpl_pos pos)
 {
     bn_buf_printf(out, "\n#line %d ", pos.line);
     c_string(out, g->src->path, strlen(g->src->path));
     bn_buf_append(out, "\n", 1);
-    for (int i = 1; i < pos.col; i++)
+    for (int i = 1 + (int)strlen(prefix); i < pos.col; i++)
         bn_buf_append(out, " ", 1);
-    bn_buf_printf(out, "%s\n#line @@\n", code);
+    bn_buf_printf(out, "%s%s%s\n#line @@\n", prefix, code, suffix);
 }
+
+static void emit_user(gen *g, bn_buf *out, const char *code, tpl_pos pos) { emit_call(g, out, "", code, "", pos); }
 
 static bool is_ident_char(char ch) { return isalnum((unsigned char)ch) || ch == '_'; }
 
@@ -483,9 +488,7 @@ static void gen_expr(gen *g, block *b, const scope *sc, const tpl_node *n)
     bn_buf inner = BN_BUF_INIT;
     uint64_t reads = 0;
     if (!render_slot_call(g, sc, n, &inner, &reads)) {
-        bn_buf_append(&inner, "bn_tpl_put(bn__t,", 17);
-        emit_user(g, &inner, rewrite(g, sc, n->text, &reads), n->text_pos);
-        bn_buf_append(&inner, ");\n", 3);
+        emit_call(g, &inner, "bn_tpl_put(bn__t, ", rewrite(g, sc, n->text, &reads), ");", n->text_pos);
     }
     blk_dyn(g, b, reads, &inner);
 }
@@ -521,9 +524,8 @@ static void gen_attr(gen *g, block *b, const scope *sc, const tpl_attr *a)
         bn_buf_printf(&b->cur, " %.*s", BN_STR_ARG(a->name));
         break;
     case TPL_ATTR_EXPR:
-        bn_buf_printf(&inner, "bn_tpl_attr(bn__t, %.*s,", (int)name.len, name.data);
-        emit_user(g, &inner, rewrite(g, sc, a->value, &reads), a->vpos);
-        bn_buf_append(&inner, ");\n", 3);
+        emit_call(g, &inner, tpl_printf(g->c, "bn_tpl_attr(bn__t, %.*s, ", (int)name.len, name.data),
+                  rewrite(g, sc, a->value, &reads), ");", a->vpos);
         blk_dyn(g, b, reads, &inner);
         break;
     case TPL_ATTR_LIST: {
@@ -547,9 +549,7 @@ static void gen_attr(gen *g, block *b, const scope *sc, const tpl_attr *a)
         break;
     }
     case TPL_ATTR_SPREAD:
-        bn_buf_append(&inner, "bn_tpl_attrs_put(bn__t,", 23);
-        emit_user(g, &inner, rewrite(g, sc, a->value, &reads), a->vpos);
-        bn_buf_append(&inner, ");\n", 3);
+        emit_call(g, &inner, "bn_tpl_attrs_put(bn__t, ", rewrite(g, sc, a->value, &reads), ");", a->vpos);
         blk_dyn(g, b, reads, &inner);
         break;
     }
@@ -711,9 +711,8 @@ static const char *global_value(gen *g, const scope *sc, const tpl_attr *a, uint
     } else if (a->kind == TPL_ATTR_BARE) {
         bn_buf_printf(&v, "bn_tpl_attr_bool(%.*s, true)", (int)name.len, name.data);
     } else if (a->kind == TPL_ATTR_EXPR) {
-        bn_buf_printf(&v, "bn_tpl_attr_of(%.*s, (", (int)name.len, name.data);
-        emit_user(g, &v, rewrite(g, sc, a->value, reads), a->vpos);
-        bn_buf_append(&v, "))", 2);
+        emit_call(g, &v, tpl_printf(g->c, "bn_tpl_attr_of(%.*s, (", (int)name.len, name.data),
+                  rewrite(g, sc, a->value, reads), "))", a->vpos);
     } else {
         ERR(g, a->vpos, "a [list] value is not allowed on attribute \"%.*s\" of a component", BN_STR_ARG(a->name));
     }
@@ -832,7 +831,8 @@ static const char *gen_slot_fn(call_ctx *cc, tpl_node **nodes, size_t n, const t
         if (!parse_var(g, let->code, &type, &name) || !strchr(type, '*')) {
             ERR(g, let->pos, "invalid :let: expected {TYPE *NAME}, a pointer that receives render_slot's argument");
         } else {
-            bn_buf_printf(&body, "%s %s = (%s)bn__arg;\n(void)%s;\n", type, name, type, name);
+            emit_user(g, &body, tpl_printf(g->c, "%s %s = (%s)bn__arg;", type, name, type), let->pos);
+            bn_buf_printf(&body, "(void)%s;\n", name);
             sc = scope_with(g, &sc, (local){type, name, NULL});
         }
     }
@@ -1121,9 +1121,9 @@ static bool gen_for_head(gen *g, const scope *sc, const tpl_node *n, bn_buf *loo
         }
         bn_buf_printf(loop, "for (size_t bn__i%d = 0, bn__n%d = (size_t)(", id, id);
         emit_user(g, loop, rewrite(g, sc, args[1], reads), pos_of(g, args[1].ptr));
-        bn_buf_printf(loop, "); bn__i%d < bn__n%d; bn__i%d++) {\n%s %s = (", id, id, id, type, name);
-        emit_user(g, loop, rewrite(g, sc, args[0], reads), pos_of(g, args[0].ptr));
-        bn_buf_printf(loop, ")[bn__i%d];\n", id);
+        bn_buf_printf(loop, "); bn__i%d < bn__n%d; bn__i%d++) {\n", id, id, id);
+        emit_user(g, loop, tpl_printf(g->c, "%s %s = (%s)[bn__i%d];", type, name, rewrite(g, sc, args[0], reads), id),
+                  n->s_for.pos);
         return true;
     }
     const char *member = "link";
@@ -1141,10 +1141,13 @@ static bool gen_for_head(gen *g, const scope *sc, const tpl_node *n, bn_buf *loo
     }
     bn_buf_printf(loop, "const bn_list *bn__h%d = (", id);
     emit_user(g, loop, rewrite(g, sc, src, reads), pos_of(g, src.ptr));
-    bn_buf_printf(loop,
-                  ");\nfor (const bn_list *bn__l%d = bn__h%d->next; bn__l%d != bn__h%d; bn__l%d = bn__l%d->next) {\n"
-                  "%s %s = (%s)(void *)((char *)bn__l%d - offsetof(%s, %s));\n",
-                  id, id, id, id, id, id, type, name, type, id, pointee(g, type), member);
+    bn_buf_printf(loop, ");\nfor (const bn_list *bn__l%d = bn__h%d->next; bn__l%d != bn__h%d; bn__l%d = bn__l%d->next) {\n",
+                  id, id, id, id, id, id);
+    /* The variable's line points at the :for, where a wrong type or member is written. */
+    emit_user(g, loop,
+              tpl_printf(g->c, "%s %s = (%s)(void *)((char *)bn__l%d - offsetof(%s, %s));", type, name, type, id,
+                         pointee(g, type), member),
+              n->s_for.pos);
     return true;
 }
 

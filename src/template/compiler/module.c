@@ -110,29 +110,33 @@ char *tpl_snake_case(tpl_compiler *c, const char *name, size_t len)
     return s;
 }
 
-/* "dir/core_components.html.bnx" -> "core_components", any other character as '_'. */
+/* "dir/core_components.html.bnx" -> "core_components", any other character
+ * as '_'. A file in a directory named like Phoenix's view modules,
+ * "page_html/home.html.bnx", is "page_html_home" [embed_templates "page_html/..."]. */
 static char *default_name(tpl_compiler *c, const char *path)
 {
     const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
+    const char *dir = NULL;
+    size_t dirlen = 0;
+    if (base) {
+        dir = base;
+        while (dir > path && dir[-1] != '/')
+            dir--;
+        dirlen = (size_t)(base - dir);
+        base++;
+    } else {
+        base = path;
+    }
     size_t len = strcspn(base, ".");
-    char *name = tpl_strndup(c, base, len);
+    char *name = dirlen > 5 && memcmp(dir + dirlen - 5, "_html", 5) == 0
+                     ? tpl_printf(c, "%.*s_%.*s", (int)dirlen, dir, (int)len, base)
+                     : tpl_strndup(c, base, len);
     for (char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
             *p = '_';
     if (!*name || isdigit((unsigned char)*name))
         name = tpl_printf(c, "t_%s", name);
     return name;
-}
-
-static char *header_name(tpl_compiler *c, const char *path)
-{
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    size_t len = strlen(base);
-    if (len > 4 && strcmp(base + len - 4, ".bnx") == 0)
-        len -= 4;
-    return tpl_printf(c, "%.*s.h", (int)len, base);
 }
 
 static tpl_module *loaded(tpl_compiler *c, const char *path)
@@ -149,10 +153,12 @@ tpl_module *tpl_module_parse(tpl_compiler *c, const char *path, const char *text
     m->path = tpl_strndup(c, path, strlen(path));
     m->src = (tpl_src){m->path, text, len};
     m->name = default_name(c, path);
-    m->header = header_name(c, path);
     tpl_push(c, (void ***)&c->modules, &c->nmodules, m);
     tpl_import_ref *imports;
     size_t nimports;
+    /* Files are named after the path (the build knows it before compiling),
+     * C symbols after the module, which <%@ module %> may rename. */
+    m->header = tpl_printf(c, "%s.html.h", m->name);
     if (!tpl_parse(c, m, &imports, &nimports))
         return NULL;
     m->parsed_ok = true;
