@@ -78,6 +78,9 @@ typedef struct bn_session_opts {
  */
 void bn_plug_fetch_session(bn_conn *c, const void *opts /* const bn_session_opts * */);
 
+/** Whether bn_plug_fetch_session ran for this request (the calls below need it). */
+bool bn_session_fetched(const bn_conn *c);
+
 /*
  * The session of the conn. Every call raises 500 ("session not fetched") if
  * bn_plug_fetch_session has not run for this request.

@@ -161,6 +161,9 @@ typedef void bn_tpl_fn(bn_tpl *t, const void *assigns);
  *  render error (an unsafe `<.link>` URL), in which case `out` is unspecified. */
 const char *bn_tpl_render_html_fn(bn_buf *out, bn_tpl_fn *fn, const void *assigns);
 #define bn_tpl_render_html(out, name, ...) bn_tpl_render_html_fn((out), BN_TPL_ARGS(name, __VA_ARGS__))
+/** The same, with formatted values (verified paths, numbers) taken from `arena`,
+ *  e.g. the request's: nothing is lost if the template's own C code raises. */
+const char *bn_tpl_render_html_in(bn_buf *out, bn_arena *arena, bn_tpl_fn *fn, const void *assigns);
 
 /**
  * Renders into a tree allocated from `arena`. `changed` names the assigns that

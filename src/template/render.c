@@ -647,13 +647,19 @@ const char *bn_tpl_fmt_ull(bn_tpl *t, unsigned long long v) { return bn_arena_pr
 /* ------------------------------------------------------------------------ */
 /* Entry points                                                               */
 
+const char *bn_tpl_render_html_in(bn_buf *out, bn_arena *arena, bn_tpl_fn *fn, const void *assigns)
+{
+    bn_tpl t = {.out = out, .arena = arena, .tree = NULL, .changed = BN_TPL_ALL, .error = NULL};
+    fn(&t, assigns);
+    return t.error;
+}
+
 const char *bn_tpl_render_html_fn(bn_buf *out, bn_tpl_fn *fn, const void *assigns)
 {
     bn_arena arena = BN_ARENA_INIT;
-    bn_tpl t = {.out = out, .arena = &arena, .tree = NULL, .changed = BN_TPL_ALL, .error = NULL};
-    fn(&t, assigns);
+    const char *error = bn_tpl_render_html_in(out, &arena, fn, assigns);
     bn_arena_destroy(&arena);
-    return t.error;
+    return error;
 }
 
 bn_rendered *bn_tpl_render_tree_fn(bn_arena *arena, bn_tpl_fn *fn, const void *assigns, bn_tpl_changes changed,

@@ -154,6 +154,8 @@ static bn_str secret_key_base(bn_conn *c, const bn_session_opts *o)
     return bn_str_make(skb, len);
 }
 
+bool bn_session_fetched(const bn_conn *c) { return bn_conn_private(c, session_key) != NULL; }
+
 void bn_plug_fetch_session(bn_conn *c, const void *opts)
 {
     const bn_session_opts *o = opts;

@@ -49,9 +49,6 @@ static void render_level(bn_tpl *t, const void *env, const void *arg)
     l->fn(t, l->assigns);
 }
 
-/* The session's private key, as session.c puts it (bn_conn_private compares keys by content). */
-static bool session_fetched(const bn_conn *c) { return bn_conn_private(c, "bennu.session") != NULL; }
-
 static const char *page_title(bn_conn *c)
 {
     const bn_value *v = bn_conn_assigned(c, "page_title");
@@ -72,7 +69,7 @@ void bn_conn_render_fn(bn_conn *c, int status, bn_tpl_fn *fn, const void *assign
     const level *top = &page;
     if (root || app) {
         bn_layout_assigns common = {.conn = c, .page_title = page_title(c)};
-        common.csrf_token = session_fetched(c) ? bn_csrf_token(c) : NULL;
+        common.csrf_token = bn_session_fetched(c) ? bn_csrf_token(c) : NULL;
         if (app) {
             app_assigns = common;
             app_assigns.inner_content = (bn_tpl_slot){render_level, top, BN_TPL_ALL};
@@ -90,7 +87,7 @@ void bn_conn_render_fn(bn_conn *c, int status, bn_tpl_fn *fn, const void *assign
     bn_buf *out = bn_arena_alloc(bn_conn_arena(c), sizeof(*out));
     *out = (bn_buf)BN_BUF_INIT;
     bn_conn_defer(c, free_buf, out);
-    const char *error = bn_tpl_render_html_fn(out, top->fn, top->assigns);
+    const char *error = bn_tpl_render_html_in(out, bn_conn_arena(c), top->fn, top->assigns);
     if (error)
         bn_raise(c, 500, "render error: %s", error); /* the server logs 5xx with the message */
     if (!bn_conn_resp_header(c, BN_STR("content-type")).ptr) /* put_new_resp_content_type */
