@@ -44,8 +44,11 @@ int bn_endpoint_configure(bn_endpoint *ep, bn_server_config *cfg);
 /** The request path: endpoint plugs, then the router's match, pipelines and action. */
 void bn_endpoint_call(bn_conn *c);
 /**
- * A whole program's main: `prog routes` prints the routes table, anything else
- * serves (bn_server_config_defaults from the environment). Returns the exit status.
+ * A whole program's main: `prog routes` prints the routes table; `prog routes
+ * --verify` checks every verified path of the program against the router
+ * (bennu/view.h: errors on stderr and exit status 1, else "N verified paths
+ * OK"); anything else serves (bn_server_config_defaults from the
+ * environment). Returns the exit status.
  */
 int bn_endpoint_main(bn_endpoint *ep, int argc, char **argv);
 
