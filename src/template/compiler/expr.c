@@ -22,37 +22,35 @@ bool tpl_skip_c_literal(const char **pp, const char *end)
     return true;
 }
 
-/* Skips a comment at p ("//…" or slash-star); returns p unchanged if none. */
-static const char *skip_comment(const char *p, const char *end)
+/* Only block comments are recognised in template code: a line comment
+ * would swallow the %> or } that ends the code on its line. */
+int tpl_skip_c_noise(const char **p, const char *end)
 {
-    if (p + 1 >= end || p[0] != '/')
-        return p;
-    if (p[1] == '/') {
-        while (p < end && *p != '\n')
-            p++;
-        return p;
+    const char *s = *p;
+    if (s + 1 < end && s[0] == '/' && s[1] == '*') {
+        const char *e = memmem(s + 2, (size_t)(end - s - 2), "*/", 2);
+        *p = e ? e + 2 : end;
+        return e ? 1 : -1;
     }
-    if (p[1] == '*') {
-        const char *e = memmem(p + 2, (size_t)(end - p - 2), "*/", 2);
-        return e ? e + 2 : end;
+    if (*s == '"' || *s == '\'') {
+        if (!tpl_skip_c_literal(p, end)) {
+            *p = end;
+            return -1;
+        }
+        return 1;
     }
-    return p;
+    return 0;
 }
 
 const char *tpl_find_brace_end(const char *p, const char *end)
 {
     int depth = 0;
     while (p < end) {
-        const char *q = skip_comment(p, end);
-        if (q != p) {
-            p = q;
+        int skipped = tpl_skip_c_noise(&p, end);
+        if (skipped < 0)
+            return NULL;
+        if (skipped)
             continue;
-        }
-        if (*p == '"' || *p == '\'') {
-            if (!tpl_skip_c_literal(&p, end))
-                return NULL;
-            continue;
-        }
         if (*p == '{')
             depth++;
         else if (*p == '}' && depth-- == 0)
@@ -67,16 +65,11 @@ int tpl_brace_balance(bn_str code)
     const char *p = code.ptr, *end = code.ptr + code.len;
     int n = 0;
     while (p < end) {
-        const char *q = skip_comment(p, end);
-        if (q != p) {
-            p = q;
+        int skipped = tpl_skip_c_noise(&p, end);
+        if (skipped < 0)
+            break;
+        if (skipped)
             continue;
-        }
-        if (*p == '"' || *p == '\'') {
-            if (!tpl_skip_c_literal(&p, end))
-                break;
-            continue;
-        }
         n += (*p == '{') - (*p == '}');
         p++;
     }

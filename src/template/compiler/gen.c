@@ -49,6 +49,7 @@ typedef struct gen {
     int seq;
     bool uses_view;
     uint64_t touched; /* every assign read so far (slot contents measure theirs) */
+    int depth;        /* of ~p"#{…}" nesting, bounded */
     tpl_module **used;
     size_t nused;
 } gen;
@@ -141,11 +142,8 @@ static size_t split_commas(gen *g, bn_str code, bn_str **out)
     const char *p = code.ptr, *end = code.ptr + code.len, *start = p;
     int depth = 0;
     for (;;) {
-        if (p < end && (*p == '"' || *p == '\'')) {
-            if (!tpl_skip_c_literal(&p, end))
-                p = end;
+        if (p < end && tpl_skip_c_noise(&p, end))
             continue;
-        }
         if (p == end || (*p == ',' && depth == 0)) {
             if (n == cap) {
                 bn_str *grown = tpl_alloc(g->c, cap * 2 * sizeof *grown);
@@ -175,11 +173,11 @@ static const char *find_top(bn_str code, const char *op)
     const char *p = code.ptr, *end = code.ptr + code.len;
     int depth = 0;
     while (p < end) {
-        if (*p == '"' || *p == '\'') {
-            if (!tpl_skip_c_literal(&p, end))
-                return NULL;
+        int skipped = tpl_skip_c_noise(&p, end);
+        if (skipped < 0)
+            return NULL;
+        if (skipped)
             continue;
-        }
         if (*p == '(' || *p == '[' || *p == '{')
             depth++;
         else if (*p == ')' || *p == ']' || *p == '}')
@@ -283,6 +281,11 @@ static const char *verified_path(gen *g, const scope *sc, const char *at, const 
         p++;
     }
     *pp = p;
+    if (!parts.len) { /* unterminated before any part: reported above */
+        bn_buf_free(&pattern);
+        bn_buf_free(&values);
+        return "\"\"";
+    }
     if (pattern.len == 0 || pattern.data[0] != '/')
         ERR(g, pos_of(g, at), "a verified path must start with '/'");
     int id = g->seq++;
@@ -304,24 +307,29 @@ static const char *verified_path(gen *g, const scope *sc, const char *at, const 
 
 static char *rewrite(gen *g, const scope *sc, bn_str code, uint64_t *reads)
 {
+    if (g->depth >= 32) {
+        ERR(g, pos_of(g, code.ptr), "expression nested too deeply");
+        return "0";
+    }
+    g->depth++;
     bn_buf out = BN_BUF_INIT;
     const char *p = code.ptr, *end = code.ptr + code.len;
     char prev = 0; /* last non-space character copied */
     while (p < end) {
-        if (*p == '"' || *p == '\'') {
-            const char *s = p;
-            if (!tpl_skip_c_literal(&p, end)) {
-                ERR(g, pos_of(g, s), "unterminated C literal");
-                p = end;
-            }
-            bn_buf_append(&out, s, (size_t)(p - s));
-            prev = '"';
-            continue;
-        }
         if (p[0] == '~' && p + 2 < end && p[1] == 'p' && p[2] == '"') {
             const char *at = p;
             bn_buf_printf(&out, "%s", verified_path(g, sc, at, &p, end, reads));
             prev = ')';
+            continue;
+        }
+        const char *s0 = p;
+        int skipped = tpl_skip_c_noise(&p, end);
+        if (skipped) {
+            if (skipped < 0)
+                ERR(g, pos_of(g, s0), *s0 == '/' ? "unterminated comment" : "unterminated C literal");
+            bn_buf_append(&out, s0, (size_t)(p - s0));
+            if (*s0 != '/')
+                prev = '"';
             continue;
         }
         if (*p == '@') {
@@ -367,6 +375,7 @@ static char *rewrite(gen *g, const scope *sc, bn_str code, uint64_t *reads)
     }
     char *s = tpl_strndup(g->c, out.data ? out.data : "", out.len);
     bn_buf_free(&out);
+    g->depth--;
     return s;
 }
 
@@ -637,15 +646,19 @@ static const char *attr_value(gen *g, const scope *sc, const char *call, const t
         const char *s = tpl_strndup(g->c, lit.data, lit.len);
         bn_buf_free(&lit);
         if (d->nvalues) {
+            /* values(…) are C literals as written: compare the text between their quotes. */
             bool ok = false;
-            for (size_t i = 0; i < d->nvalues && !ok; i++)
-                ok = strcmp(d->values[i], s) == 0;
+            for (size_t i = 0; i < d->nvalues && !ok; i++) {
+                size_t vl = strlen(d->values[i]);
+                ok = vl == a->value.len + 2 && d->values[i][0] == '"' &&
+                     memcmp(d->values[i] + 1, a->value.ptr, a->value.len) == 0;
+            }
             if (!ok) {
                 bn_buf list = BN_BUF_INIT;
                 for (size_t i = 0; i < d->nvalues; i++)
                     bn_buf_printf(&list, "%s%s", i ? ", " : "", d->values[i]);
-                ERR(g, a->vpos, "attribute \"%s\" of <%s> must be one of %.*s; got %s", d->name, call,
-                    (int)list.len, list.data, s);
+                ERR(g, a->vpos, "attribute \"%s\" of <%s> must be one of %.*s; got \"%.*s\"", d->name, call,
+                    (int)list.len, list.data, BN_STR_ARG(a->value));
                 bn_buf_free(&list);
                 return NULL;
             }
@@ -727,7 +740,10 @@ static const tpl_component *resolve(gen *g, const tpl_node *n)
     const tpl_module *mods[66];
     size_t nm = 0;
     if (n->module.len) {
+        int before = g->c->diag.errors;
         tpl_module *m = tpl_module_find(g->c, g->m, n->module.ptr, n->module.len);
+        if (!m && g->c->diag.errors != before)
+            return NULL; /* it has errors of its own, reported */
         if (!m) {
             ERR(g, n->pos, "unknown module %.*s (looked for %s.html.bnx next to this file and in the -I directories)",
                 BN_STR_ARG(n->module), tpl_snake_case(g->c, n->module.ptr, n->module.len));
@@ -1044,6 +1060,7 @@ static void gen_plain(gen *g, block *b, const scope *sc, const tpl_node *n)
 static bool call_form(gen *g, bn_str src, const char *name, bn_str **args, bool *malformed)
 {
     size_t len = strlen(name);
+    *args = NULL;
     if (src.len <= len || memcmp(src.ptr, name, len) != 0)
         return false;
     const char *p = src.ptr + len;
@@ -1054,6 +1071,8 @@ static bool call_form(gen *g, bn_str src, const char *name, bn_str **args, bool 
     *malformed = src.ptr[src.len - 1] != ')' ||
                  split_commas(g, bn_str_make(p + 1, (size_t)(src.ptr + src.len - 2 - p)), args) != 2 ||
                  !(*args)[0].len || !(*args)[1].len;
+    if (*malformed)
+        *args = NULL;
     return true;
 }
 
@@ -1128,7 +1147,7 @@ static bool gen_for_head(gen *g, const scope *sc, const tpl_node *n, bn_buf *loo
     }
     const char *member = "link";
     if (call_form(g, src, "list", &args, &malformed)) {
-        member = tpl_strndup(g->c, args[1].ptr, args[1].len);
+        member = malformed ? "" : tpl_strndup(g->c, args[1].ptr, args[1].len);
         if (malformed || !valid_ident(member)) {
             ERR(g, pos_of(g, src.ptr), "invalid :for source: expected list(LIST, MEMBER), MEMBER naming the bn_list field");
             return false;

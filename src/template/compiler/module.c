@@ -17,7 +17,12 @@ void tpl_compiler_init(tpl_compiler *c, FILE *diag)
     c->diag.out = diag;
 }
 
-void tpl_compiler_free(tpl_compiler *c) { bn_arena_destroy(&c->arena); }
+void tpl_compiler_free(tpl_compiler *c)
+{
+    for (size_t i = 0; i < c->nmodules; i++)
+        tpl_src_free(&c->modules[i]->src);
+    bn_arena_destroy(&c->arena);
+}
 
 void *tpl_alloc(tpl_compiler *c, size_t size)
 {
@@ -55,16 +60,36 @@ void tpl_push(tpl_compiler *c, void ***items, size_t *n, void *item)
 
 tpl_pos tpl_pos_of(const tpl_src *src, const char *p)
 {
-    tpl_pos pos = {1, 1};
-    for (const char *q = src->text; q < p && q < src->text + src->len; q++) {
-        if (*q == '\n') {
-            pos.line++;
-            pos.col = 1;
-        } else {
-            pos.col++;
-        }
+    tpl_src *m = (tpl_src *)src; /* the line index is a cache */
+    if (!m->line_starts) {
+        size_t n = 1;
+        for (size_t i = 0; i < m->len; i++)
+            n += m->text[i] == '\n';
+        m->line_starts = bn_xmalloc(n * sizeof *m->line_starts);
+        m->line_starts[0] = 0;
+        m->nlines = 1;
+        for (size_t i = 0; i < m->len; i++)
+            if (m->text[i] == '\n')
+                m->line_starts[m->nlines++] = i + 1;
     }
-    return pos;
+    size_t off = p < m->text ? 0 : (size_t)(p - m->text);
+    if (off > m->len)
+        off = m->len;
+    size_t lo = 0, hi = m->nlines; /* the last line starting at or before off */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (m->line_starts[mid] <= off)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (tpl_pos){(int)lo + 1, (int)(off - m->line_starts[lo]) + 1};
+}
+
+void tpl_src_free(tpl_src *src)
+{
+    free(src->line_starts);
+    src->line_starts = NULL;
 }
 
 void tpl_error(tpl_diag *d, const tpl_src *src, tpl_pos pos, const char *fmt, ...)
@@ -112,8 +137,9 @@ char *tpl_snake_case(tpl_compiler *c, const char *name, size_t len)
 
 /* "dir/core_components.html.bnx" -> "core_components", any other character
  * as '_'. A file in a directory named like Phoenix's view modules,
- * "page_html/home.html.bnx", is "page_html_home" [embed_templates "page_html/..."]. */
-static char *default_name(tpl_compiler *c, const char *path)
+ * "page_html/home.html.bnx", is "page_html_home" [embed_templates "page_html/..."].
+ * This names the generated files; the C prefix is the same, made an identifier. */
+static char *file_base(tpl_compiler *c, const char *path)
 {
     const char *base = strrchr(path, '/');
     const char *dir = NULL;
@@ -134,9 +160,12 @@ static char *default_name(tpl_compiler *c, const char *path)
     for (char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_')
             *p = '_';
-    if (!*name || isdigit((unsigned char)*name))
-        name = tpl_printf(c, "t_%s", name);
     return name;
+}
+
+static char *default_name(tpl_compiler *c, const char *base)
+{
+    return !*base || isdigit((unsigned char)*base) ? tpl_printf(c, "t_%s", base) : tpl_strndup(c, base, strlen(base));
 }
 
 static tpl_module *loaded(tpl_compiler *c, const char *path)
@@ -151,19 +180,23 @@ tpl_module *tpl_module_parse(tpl_compiler *c, const char *path, const char *text
 {
     tpl_module *m = tpl_alloc(c, sizeof *m);
     m->path = tpl_strndup(c, path, strlen(path));
-    m->src = (tpl_src){m->path, text, len};
-    m->name = default_name(c, path);
+    m->src = (tpl_src){.path = m->path, .text = text, .len = len};
+    const char *base = file_base(c, path);
+    m->name = default_name(c, base);
+    m->header = tpl_printf(c, "%s.html.h", base);
     tpl_push(c, (void ***)&c->modules, &c->nmodules, m);
     tpl_import_ref *imports;
     size_t nimports;
     /* Files are named after the path (the build knows it before compiling),
      * C symbols after the module, which <%@ module %> may rename. */
-    m->header = tpl_printf(c, "%s.html.h", m->name);
     if (!tpl_parse(c, m, &imports, &nimports))
         return NULL;
     m->parsed_ok = true;
     for (size_t i = 0; i < nimports; i++) {
+        int before = c->diag.errors;
         tpl_module *dep = tpl_module_find(c, m, imports[i].name.ptr, imports[i].name.len);
+        if (!dep && c->diag.errors != before)
+            return NULL; /* found, with errors of its own */
         if (!dep) {
             tpl_error(&c->diag, &m->src, imports[i].pos, "cannot find module \"%.*s\" (%s.html.bnx) to import",
                       (int)imports[i].name.len, imports[i].name.ptr,
@@ -244,7 +277,7 @@ tpl_module *tpl_builtins(tpl_compiler *c)
     m->path = "<builtin>";
     m->name = "bn";
     m->header = NULL;
-    m->src = (tpl_src){"<builtin>", "", 0};
+    m->src = (tpl_src){.path = "<builtin>", .text = ""};
     m->parsed_ok = true;
     tpl_component *link = tpl_alloc(c, sizeof *link);
     link->name = "link";

@@ -28,6 +28,12 @@ typedef struct parser {
         longjmp((ps)->fail, 1);                                              \
     } while (0)
 
+#define FAIL_POS(ps, pos, ...)                                          \
+    do {                                                                \
+        tpl_error(&(ps)->c->diag, (ps)->src, (pos), __VA_ARGS__);       \
+        longjmp((ps)->fail, 1);                                         \
+    } while (0)
+
 static bool starts(const parser *ps, const char *s)
 {
     size_t n = strlen(s);
@@ -87,11 +93,11 @@ static bn_str trim(bn_str s)
 static const char *find_eex_end(const char *p, const char *end)
 {
     while (p + 1 < end) {
-        if (*p == '"' || *p == '\'') {
-            if (!tpl_skip_c_literal(&p, end))
-                return NULL;
+        int skipped = tpl_skip_c_noise(&p, end);
+        if (skipped < 0)
+            return NULL;
+        if (skipped)
             continue;
-        }
         if (p[0] == '%' && p[1] == '>')
             return p;
         p++;
@@ -153,7 +159,7 @@ static void read_attrs(parser *ps, tpl_node *n)
     for (;;) {
         skip_space(ps);
         if (ps->p >= ps->end)
-            FAIL_AT(ps, ps->end, "unterminated tag <%.*s>", BN_STR_ARG(n->tag));
+            FAIL_POS(ps, n->pos, "unterminated tag <%.*s>: missing '>'", BN_STR_ARG(n->tag));
         if (*ps->p == '>') {
             ps->p++;
             return;
@@ -187,6 +193,10 @@ static void read_attrs(parser *ps, tpl_node *n)
                     const char *e = memchr(v + 1, *v, (size_t)(ps->end - v - 1));
                     if (!e)
                         FAIL_AT(ps, v, "unterminated attribute value");
+                    const char *eex = memmem(v + 1, (size_t)(e - v - 1), "<%", 2);
+                    if (eex)
+                        FAIL_AT(ps, eex, "<%% %%> inside an attribute value: write %.*s={expression}",
+                                BN_STR_ARG(a.name));
                     a.kind = TPL_ATTR_STATIC;
                     a.quote = *v;
                     a.value = bn_str_make(v + 1, (size_t)(e - v - 1));
@@ -287,7 +297,7 @@ static void read_raw_text(parser *ps, tpl_node *el)
             ps->p++;
         add_text(ps, el, s, (size_t)(ps->p - s));
         if (ps->p >= ps->end)
-            FAIL_AT(ps, ps->end, "end of template reached without closing tag for <%.*s>", BN_STR_ARG(el->tag));
+            FAIL_POS(ps, el->pos, "end of template reached without closing tag for <%.*s>", BN_STR_ARG(el->tag));
         if (ps->p[1] == '%') {
             read_eex(ps, el);
             continue;
@@ -463,8 +473,8 @@ static size_t tokenize(parser *ps, bn_str code, tok **out)
         }
         if (p + 1 < end && p[0] == '/' && p[1] == '*') {
             const char *e = memmem(p + 2, (size_t)(end - p - 2), "*/", 2);
-            if (!e)
-                FAIL_AT(ps, p, "unterminated comment in declaration");
+            if (!e) /* the directive's end was found outside comments */
+                bn_fatal("bennu-tpl: unterminated comment in a directive (a compiler bug)");
             p = e + 2;
             continue;
         }
@@ -473,8 +483,8 @@ static size_t tokenize(parser *ps, bn_str code, tok **out)
             while (p < end && (is_ident_char(*p) || *p == '.'))
                 p++;
         } else if (*p == '"' || *p == '\'') {
-            if (!tpl_skip_c_literal(&p, end))
-                FAIL_AT(ps, s, "unterminated literal in declaration");
+            if (!tpl_skip_c_literal(&p, end)) /* as above, for literals */
+                bn_fatal("bennu-tpl: unterminated literal in a directive (a compiler bug)");
         } else {
             p++;
         }
@@ -610,6 +620,13 @@ static void parse_attr(parser *ps, tok *t, size_t from, size_t to, tpl_attr_decl
     }
     if (d->required && d->deflt)
         FAIL_AT(ps, t[from].s, "attr \"%s\" is required: it cannot have a default", d->name);
+    if (d->deflt && d->nvalues) {
+        bool ok = false;
+        for (size_t i = 0; i < d->nvalues && !ok; i++)
+            ok = strcmp(d->values[i], d->deflt) == 0;
+        if (!ok)
+            FAIL_AT(ps, t[def].s, "the default of attr \"%s\", %s, is not one of its values", d->name, d->deflt);
+    }
 }
 
 static void push_attr(parser *ps, tpl_attr_decl **list, size_t *n, tpl_attr_decl d)
@@ -694,10 +711,10 @@ static void parse_component_decls(parser *ps, tpl_component *comp, tok *t, size_
             }
             for (size_t k = 0; k < comp->nslots; k++)
                 if (strcmp(comp->slots[k].name, s.name) == 0)
-                    FAIL_AT(ps, t[i - 1].s, "slot \"%s\" is declared twice", s.name);
+                    FAIL_POS(ps, s.pos, "slot \"%s\" is declared twice", s.name);
             for (size_t k = 0; k < comp->nattrs; k++)
                 if (strcmp(comp->attrs[k].name, s.name) == 0)
-                    FAIL_AT(ps, t[i - 1].s, "\"%s\" is already an attr", s.name);
+                    FAIL_POS(ps, s.pos, "\"%s\" is already an attr", s.name);
             tpl_slot_decl *grown = tpl_alloc(ps->c, (comp->nslots + 1) * sizeof *grown);
             if (comp->nslots)
                 memcpy(grown, comp->slots, comp->nslots * sizeof *grown);
@@ -826,6 +843,8 @@ static void read_module(parser *ps)
             read_content(ps, frag);
             if (!only_space(frag)) {
                 tpl_node *body = page_of(ps, start)->body;
+                if (body->nchildren == 0) /* the page starts at its first content */
+                    body->pos = frag->children[0]->pos;
                 for (size_t i = 0; i < frag->nchildren; i++)
                     add_child(ps, body, frag->children[i]);
                 seen_content = true;

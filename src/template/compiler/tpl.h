@@ -26,6 +26,10 @@ typedef struct tpl_src {
     const char *path;
     const char *text;
     size_t len;
+    /* Where each line starts, built on the first tpl_pos_of (positions are
+     * asked for in every node: a rescan from the top would be quadratic). */
+    size_t *line_starts;
+    size_t nlines;
 } tpl_src;
 
 typedef struct tpl_diag {
@@ -188,12 +192,16 @@ char *tpl_printf(tpl_compiler *c, const char *fmt, ...) BN_PRINTF(2, 3);
 void tpl_push(tpl_compiler *c, void ***items, size_t *n, void *item);
 /* The position of byte `p` of src->text. */
 tpl_pos tpl_pos_of(const tpl_src *src, const char *p);
+void tpl_src_free(tpl_src *src);
 /* "CoreComponents" -> "core_components"; "core_components" unchanged. */
 char *tpl_snake_case(tpl_compiler *c, const char *name, size_t len);
 
 /* expr.c */
 /* Skips a C string or character literal starting at *p (a quote); false if unterminated. */
 bool tpl_skip_c_literal(const char **p, const char *end);
+/* If *p starts a C literal or comment, moves past it and returns 1 (0 if
+ * nothing is there, -1 if it is unterminated: *p is then `end`). */
+int tpl_skip_c_noise(const char **p, const char *end);
 /* The end of a {…} expression starting after '{' (points at the matching '}'), or NULL. */
 const char *tpl_find_brace_end(const char *p, const char *end);
 /* '{' minus '}' outside literals and comments. */
