@@ -5,8 +5,8 @@
 #   tools/deps.sh fuzz       also clang's libFuzzer runtime
 set -euo pipefail
 
-build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev)
-test=(libcriterion-dev curl)
+build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev libsqlite3-dev libpq-dev)
+test=(libcriterion-dev curl postgresql)
 bench=(wrk nginx-light)
 fuzz=(clang libclang-rt-14-dev)
 
