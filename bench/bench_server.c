@@ -1,12 +1,14 @@
 /*
  * bench/bench_server.c — Bennu's side of `make bench`: the TechEmpower
- * "plaintext" and "json" endpoints on the public API of bennu/http.h, and
- * (BENCH_ROUTER=1) the same JSON answer behind Bennu's endpoint, a router of
- * 10 routes and a 3-plug "api" pipeline.
+ * "plaintext", "json" and "fortunes" endpoints on the public API of
+ * bennu/http.h, and (BENCH_ROUTER=1) the same JSON answer behind Bennu's
+ * endpoint, a router of 10 routes and a 3-plug "api" pipeline.
  *
  * Bare mode (default), the handler is a bn_server_config.handler:
  *   GET /plaintext  -> 200 text/plain        "Hello, World!"
  *   GET /json       -> 200 application/json  {"message":"Hello, World!"}
+ *   GET /fortunes   -> 200 text/html; charset=utf-8, the Fortunes page
+ *                      (fortunes.html.bnx; the rows in memory, fortunes.c)
  *   anything else   -> 404
  *
  * Router mode (BENCH_ROUTER=1), a bn_endpoint without endpoint plugs:
@@ -24,7 +26,10 @@
  *
  * The JSON body is built and serialized for every request (a jansson object,
  * json_dumpb into a stack buffer), as TechEmpower requires; the _nocheck
- * setters only skip UTF-8 validation of the two literals. The server adds
+ * setters only skip UTF-8 validation of the two literals. The Fortunes page
+ * too is made for every request: the rows plus the request's own fortune in
+ * an array from the request's arena, sorted by message, rendered by the
+ * compiled template into a buffer that send_resp copies. The server adds
  * Date and Server itself. Configuration comes from the environment (PORT,
  * BENNU_THREADS, BENNU_MASTER, ...), see bn_server_config_defaults.
  */
@@ -36,6 +41,9 @@
 #include "bennu/endpoint.h"
 #include "bennu/http.h"
 #include "bennu/router.h"
+#include "bennu/template.h"
+#include "fortunes.h"
+#include "fortunes.html.h"
 
 /* ---- bare mode ------------------------------------------------------------ */
 
@@ -60,6 +68,30 @@ static void json(bn_conn *c)
     bn_conn_send_resp(c, 200, bn_str_make(buf, len));
 }
 
+/* TechEmpower's Fortunes without the database: the rows (fortune_table) and
+ * one more fortune made for this request go into a list from the request's
+ * arena, sorted by message, then rendered by fortunes.html.bnx. */
+static void fortunes_page(bn_conn *c)
+{
+    bn_arena *a = bn_conn_arena(c);
+    fortune *extra = bn_arena_alloc(a, sizeof *extra);
+    *extra = (fortune){0, FORTUNE_EXTRA_MESSAGE};
+    const fortune **list = bn_arena_alloc(a, (fortune_table_count + 1) * sizeof *list);
+    size_t n = fortunes_collect(list, extra);
+
+    const fortunes_assigns assigns = {.fortunes = list, .count = n};
+    bn_buf page = BN_BUF_INIT;
+    const char *err = bn_tpl_render_html(&page, fortunes, &assigns);
+    if (err) {
+        bn_buf_free(&page);
+        bn_conn_send_resp(c, 500, BN_STR(""));
+        return;
+    }
+    bn_conn_put_resp_header(c, BN_STR("content-type"), BN_STR("text/html; charset=utf-8"));
+    bn_conn_send_resp(c, 200, bn_str_make(page.data, page.len));
+    bn_buf_free(&page); /* send_resp copied it */
+}
+
 static void route(bn_conn *c)
 {
     bn_str path = bn_conn_path(c);
@@ -67,6 +99,8 @@ static void route(bn_conn *c)
         plaintext(c);
     else if (bn_str_eq(path, BN_STR("/json")))
         json(c);
+    else if (bn_str_eq(path, BN_STR("/fortunes")))
+        fortunes_page(c);
     else
         bn_conn_send_resp(c, 404, BN_STR("Not Found"));
 }

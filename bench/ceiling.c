@@ -9,7 +9,12 @@
  * single write. The Date is frozen at start-up but has the real length, so
  * the bytes on the wire match a real server's.
  *
- * Usage: ceiling PORT [THREADS]   (listens on 127.0.0.1, THREADS default 2)
+ * The response is "Hello, World!" as text/plain, or the content of BODY_FILE
+ * with CONTENT_TYPE (default "text/html; charset=utf-8"): run.sh's fortunes
+ * cases start a second ceiling that answers the Fortunes page this way.
+ *
+ * Usage: ceiling PORT [THREADS [BODY_FILE [CONTENT_TYPE]]]
+ *        (listens on 127.0.0.1, THREADS default 2)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -146,7 +151,7 @@ static void *loop(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [THREADS]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT [THREADS [BODY_FILE [CONTENT_TYPE]]]\n", argv[0]);
         return 2;
     }
     port = (unsigned short)atoi(argv[1]);
@@ -159,12 +164,40 @@ int main(int argc, char **argv)
     time_t now = time(NULL);
     struct tm tm;
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
-    char resp[256];
-    resp_len = (size_t)snprintf(resp, sizeof resp,
-                                "HTTP/1.1 200 OK\r\nServer: ceiling\r\nDate: %s\r\n"
-                                "Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!",
-                                date);
+    const char *type = "text/plain", *body = "Hello, World!";
+    size_t body_len = 13;
+    if (argc > 3) {
+        FILE *f = fopen(argv[3], "rb");
+        static char file_body[1 << 20];
+        if (!f)
+            die(argv[3]);
+        body_len = fread(file_body, 1, sizeof file_body, f);
+        if (ferror(f) || !feof(f)) {
+            fprintf(stderr, "ceiling: cannot read %s (at most %zu bytes)\n", argv[3], sizeof file_body - 1);
+            return 1;
+        }
+        fclose(f);
+        body = file_body;
+        type = argc > 4 ? argv[4] : "text/html; charset=utf-8";
+    }
+    char head[512];
+    int head_len = snprintf(head, sizeof head,
+                            "HTTP/1.1 200 OK\r\nServer: ceiling\r\nDate: %s\r\n"
+                            "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                            date, type, body_len);
+    if (head_len < 0 || (size_t)head_len >= sizeof head) {
+        fprintf(stderr, "ceiling: content type too long\n");
+        return 1;
+    }
+    char *resp = malloc((size_t)head_len + body_len);
+    if (!resp)
+        die("malloc");
+    memcpy(resp, head, (size_t)head_len);
+    memcpy(resp + head_len, body, body_len);
+    resp_len = (size_t)head_len + body_len;
     batch = malloc(BATCH * resp_len);
+    if (!batch)
+        die("malloc");
     for (size_t i = 0; i < BATCH; i++)
         memcpy(batch + i * resp_len, resp, resp_len);
 

@@ -175,7 +175,7 @@ const char *bn_tpl_render_html_in(bn_buf *out, bn_arena *arena, bn_tpl_fn *fn, c
 bn_rendered *bn_tpl_render_tree_fn(bn_arena *arena, bn_tpl_fn *fn, const void *assigns, bn_tpl_changes changed,
                                    const bn_rendered *prev, const char **error);
 #define bn_tpl_render_tree(arena, name, assigns, changed, prev, error) \
-    bn_tpl_render_tree_fn((arena), BN_TPL_ARGS(name, assigns), (changed), (prev), (error))
+    bn_tpl_render_tree_fn((arena), BN_TPL_ARGS(name, (assigns)), (changed), (prev), (error))
 
 /** Writes a tree as HTML (statics and dynamics interleaved; UNCHANGED writes nothing). */
 void bn_rendered_to_html(const bn_rendered *r, bn_buf *out);

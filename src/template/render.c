@@ -519,18 +519,38 @@ void bn_tpl_put_safe(bn_tpl *t, bn_safe s)
     put_end(t, o);
 }
 
+/* Decimal digits of v, written backwards from `end`; returns the first. snprintf
+ * was a third of a typical page's render (TechEmpower Fortunes, 13 ids). */
+static char *format_u64(char *end, unsigned long long v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static void put_digits(bn_tpl *t, const char *s, size_t len)
+{
+    bn_buf *o = put_begin(t);
+    bn_buf_append(o, s, len); /* digits need no escaping */
+    put_end(t, o);
+}
+
 void bn_tpl_put_ll(bn_tpl *t, long long v)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%lld", v);
-    put_escaped(t, buf, (size_t)n);
+    char buf[24], *end = buf + sizeof buf;
+    char *p = format_u64(end, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+    if (v < 0)
+        *--p = '-';
+    put_digits(t, p, (size_t)(end - p));
 }
 
 void bn_tpl_put_ull(bn_tpl *t, unsigned long long v)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%llu", v);
-    put_escaped(t, buf, (size_t)n);
+    char buf[24], *end = buf + sizeof buf;
+    char *p = format_u64(end, v);
+    put_digits(t, p, (size_t)(end - p));
 }
 
 /* The shortest of %.15g, %.16g and %.17g that reads back as `v`. */
