@@ -6,6 +6,7 @@
 #define BENNU_H
 
 #include "bennu/core.h"
+#include "bennu/data.h"
 #include "bennu/runtime.h"
 #include "bennu/http.h"
 #include "bennu/value.h"

@@ -32,7 +32,10 @@
  * Memory: everything a call returns (records, their strings, errors) comes
  * from the arena given to it (a query's, a changeset's); nothing to free.
  * Errors: calls return 0 (or a count) on success and -1 on failure; an
- * optional bn_db_error receives the details (else they are logged).
+ * optional bn_db_error receives the details (else they are logged). Calls
+ * that take no arena (delete, insert_all, transaction, sandbox) keep the
+ * strings of *err in a small per-thread ring: read them before the thread's
+ * next failing call of that kind.
  */
 #ifndef BENNU_DATA_H
 #define BENNU_DATA_H
@@ -107,7 +110,8 @@ static inline bn_db_value bn_db_text(const char *s)
 static inline bn_db_value bn_db_str(bn_str s) { return (bn_db_value){.type = BN_TYPE_TEXT, .u.s = s}; }
 static inline bn_db_value bn_db_bytes(bn_str s) { return (bn_db_value){.type = BN_TYPE_BINARY, .u.s = s}; }
 static inline bn_db_value bn_db_same(bn_db_value v) { return v; }
-/** A bound value from a C value: BN_DB(42), BN_DB("Ada"), BN_DB(true), BN_DB(1.5). */
+/** A bound value from a C value: BN_DB(42), BN_DB("Ada"), BN_DB(flag), BN_DB(1.5). A bool
+ *  variable binds a BOOLEAN, but the literals true/false are ints in C17: bn_db_bool(true). */
 #define BN_DB(x)                                                                                               \
     _Generic((x), int: bn_db_int, long: bn_db_int, long long: bn_db_int, unsigned: bn_db_int, short: bn_db_int, \
              double: bn_db_float, float: bn_db_float, bool: bn_db_bool, char *: bn_db_text,                    \
@@ -253,7 +257,7 @@ typedef struct bn_changeset bn_changeset;
 /**
  * Casts `params` (the web layer's param tree, e.g. bn_conn_params(c)
  * under "user") onto a copy of `data` (an existing record, or NULL for a
- * new one, which starts from zero values), for the `permitted` fields only.
+ * new one, whose fields all start NULL), for the `permitted` fields only.
  * A value that does not parse as the field's type is an error "is invalid";
  * an empty string is NULL (as in Phoenix forms).
  */
@@ -277,7 +281,8 @@ typedef struct bn_number_opts {
 } bn_number_opts;
 void bn_validate_number(bn_changeset *cs, const char *field, bn_number_opts o);
 void bn_validate_inclusion(bn_changeset *cs, const char *field, const char *const *values); /* "is invalid" */
-/** `field` must equal param "<field>_confirmation": "does not match confirmation". */
+/** `field` must equal param "<field>_confirmation", else "does not match confirmation" on that
+ *  param's name ("password_confirmation"), as in Ecto. */
 void bn_validate_confirmation(bn_changeset *cs, const char *field);
 /** Turns the database's unique violation of `constraint` (NULL: "<table>_<field>_index")
  *  into the error "has already been taken" on `field`, when the Repo inserts or updates. */
@@ -404,7 +409,10 @@ int bn__repo_query(bn_repo *r, bn_arena *a, bn_db_rows *rows, bn_db_error *err, 
  * Runs `fn` in a transaction on one connection [Repo.transaction]: `tx` is a
  * repo bound to it. fn returns 0 to commit, anything else to roll back
  * [Repo.rollback], which bn_repo_transaction returns. Nested calls on `tx`
- * use savepoints. Do not bn_raise out of fn: return instead.
+ * use savepoints; calls the same task makes on `r` meanwhile go to `tx` too.
+ * On PostgreSQL a statement that failed in fn (outside a nested call) has
+ * aborted the transaction: it is rolled back and -1 returned even if fn
+ * returns 0. Do not bn_raise out of fn: return instead.
  */
 typedef int bn_repo_tx_fn(bn_repo *tx, void *arg);
 int bn_repo_transaction(bn_repo *r, bn_repo_tx_fn *fn, void *arg, bn_db_error *err);
@@ -463,9 +471,10 @@ typedef struct bn_migration_def {
 /** Seeds for `db.seed` [priv/repo/seeds.exs]. */
 typedef int bn_seed_fn(bn_repo *r);
 
-/** Runs pending migrations in version order, each in a transaction; returns how many, or -1. */
+/** Runs pending migrations in version order, each in a transaction; returns how many, or -1.
+ *  (No arena here: the strings of *err last until the thread's next migrate or rollback.) */
 int bn_repo_migrate(bn_repo *r, bn_db_error *err);
-/** Rolls back the `steps` latest migrations. */
+/** Rolls back the `steps` latest migrations; returns how many, or -1. */
 int bn_repo_rollback(bn_repo *r, int steps, bn_db_error *err);
 
 /**

@@ -91,12 +91,40 @@ void bn__sql_ident(bn_buf *sql, const char *name);
 /* ------------------------------------------------------------------------ */
 /* Changesets, for the Repo (changeset.c)                                     */
 
-/* The fields that changed, with their values, in field order. */
+/* The fields that changed, with their values, in field order (virtual fields left out). */
 size_t bn__changeset_changes(const bn_changeset *cs, const size_t **fields, const bn_db_value **values);
 /* The record the changeset started from (NULL for a new one). */
 const void *bn__changeset_data(const bn_changeset *cs);
 /* After a failed insert/update: puts a declared constraint's error on its field
  * and returns true, or returns false (the caller adds err->message as a base error). */
 bool bn__changeset_constraint_error(bn_changeset *cs, const bn_db_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Migrations (migrate.c)                                                     */
+
+/* Runs `fn` (a migration's up or down) on a migration of dialect `kind` and
+ * gives the SQL statements it renders, in order (array and strings in `a`).
+ * Returns their number, or -1 with *error (in `a`) if the DSL was misused
+ * (a column without a type, an unknown ON DELETE action, a NULL name...). */
+int bn__migration_sql(bn_migration_fn *fn, bn_db_kind kind, bn_arena *a, const char *const **stmts,
+                      const char **error);
+/* The migrations BN_MIGRATION registered in the program (may hold NULLs; *n 0: none). */
+const bn_migration_def *const *bn__migration_registered(size_t *n);
+/* bn_repo_migrate / bn_repo_rollback over a given set of migrations (NULLs skipped). */
+int bn__migrate_defs(bn_repo *r, const bn_migration_def *const *defs, size_t n, bn_db_error *err);
+int bn__rollback_defs(bn_repo *r, const bn_migration_def *const *defs, size_t n, int steps, bn_db_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Query SQL (query.c; the Repo calls run it, tests check its text)           */
+
+typedef enum { BN__SQL_SELECT, BN__SQL_UPDATE_ALL, BN__SQL_DELETE_ALL, BN__SQL_AGGREGATE } bn__sql_op;
+/* Writes the statement for `op` (BN__SQL_AGGREGATE: `agg` of `field`, NULL for
+ * count(*)) in `kind`'s dialect into `sql` (NUL-terminated, len without it),
+ * with `?` placeholders; *params / *nparams: the values to bind, in order (in
+ * the query's arena). Returns 0, or -1 with *err: the first builder error of
+ * the query, or one found while writing (an unknown field, a field of an
+ * association that is not joined, update_all without bn_set). */
+int bn__query_sql(const bn_query *q, bn_db_kind kind, bn__sql_op op, bn_aggregate agg, const char *field,
+                  bn_buf *sql, const bn_db_value **params, size_t *nparams, bn_db_error *err);
 
 #endif
