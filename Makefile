@@ -59,5 +59,7 @@ fuzz:
 install: release
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# A test server left running by an interrupted ctest is stopped before its data goes.
 clean:
+	@for d in $(BUILD)/*/pg; do [ -d "$$d" ] && tools/pg_test_server.sh stop "$$d" --force || true; done
 	rm -rf $(BUILD)

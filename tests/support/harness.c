@@ -331,3 +331,35 @@ char *bt_run(const char *cmd, int *status)
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return out;
 }
+
+static char *read_first_line(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char line[1024];
+    char *got = fgets(line, sizeof line, f);
+    fclose(f);
+    if (!got)
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return line[0] ? strdup(line) : NULL;
+}
+
+const char *bt_pg_url(void)
+{
+    static bool done;
+    static char *url;
+    if (done)
+        return url;
+    done = true;
+    const char *env = getenv("BENNU_TEST_PG_URL");
+    const char *file = getenv("BENNU_TEST_PG_URL_FILE");
+    if (env && *env)
+        url = strdup(env);
+    else if (file && *file)
+        url = read_first_line(file);
+    else
+        url = read_first_line(BENNU_BIN_DIR "/../pg/url");
+    return url;
+}

@@ -63,4 +63,13 @@ char *bt_run(const char *cmd, int *status);
 /** Milliseconds on a monotonic clock. */
 long long bt_now_ms(void);
 
+/**
+ * The URL of the test suite's PostgreSQL ("postgres://user@127.0.0.1:PORT/bennu_test"),
+ * or NULL when none runs (then tests skip their PostgreSQL variants). From
+ * BENNU_TEST_PG_URL if set, else the file named by BENNU_TEST_PG_URL_FILE (ctest's
+ * `pg` fixture writes it), else the build's pg/url (a server started by hand with
+ * tools/pg_test_server.sh start BUILD/pg). Read once.
+ */
+const char *bt_pg_url(void);
+
 #endif
