@@ -35,6 +35,8 @@ void *bn_xmalloc(size_t size);
 void *bn_xcalloc(size_t n, size_t size);
 void *bn_xrealloc(void *ptr, size_t size);
 char *bn_xstrdup(const char *s);
+/** A formatted string on the heap (free it). */
+char *bn_xprintf(const char *fmt, ...) BN_PRINTF(1, 2);
 
 /* ------------------------------------------------------------------------ */
 /* String slices: a pointer and a length into memory someone else owns.      */
@@ -62,6 +64,8 @@ bool bn_str_eq_nocase(bn_str a, bn_str b);
 bool bn_str_has_token(bn_str list, bn_str token);
 /** Parses a non-negative decimal integer that fills the whole slice; false on overflow or junk. */
 bool bn_str_to_u64(bn_str s, uint64_t *out);
+/** The same for an optionally signed ("+"/"-") integer within int64_t. */
+bool bn_str_to_i64(bn_str s, int64_t *out);
 /** `s` without leading and trailing SP/HTAB (HTTP's optional whitespace). */
 bn_str bn_str_trim(bn_str s);
 /**

@@ -40,3 +40,18 @@ char *bn_xstrdup(const char *s)
     size_t n = strlen(s) + 1;
     return memcpy(bn_xmalloc(n), s, n);
 }
+
+char *bn_xprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        bn_fatal("bn_xprintf: bad format \"%s\"", fmt);
+    char *s = bn_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}

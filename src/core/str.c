@@ -86,3 +86,15 @@ bool bn_str_to_u64(bn_str s, uint64_t *out)
     *out = v;
     return true;
 }
+
+bool bn_str_to_i64(bn_str s, int64_t *out)
+{
+    bool neg = s.len > 0 && s.ptr[0] == '-';
+    if (s.len > 0 && (s.ptr[0] == '-' || s.ptr[0] == '+'))
+        s = bn_str_make(s.ptr + 1, s.len - 1);
+    uint64_t v;
+    if (!bn_str_to_u64(s, &v) || v > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        return false;
+    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
+    return true;
+}

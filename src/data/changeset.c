@@ -530,30 +530,6 @@ static void set_change(bn_changeset *cs, size_t i, bn_db_value v)
 /* ------------------------------------------------------------------------ */
 /* Parsing params                                                             */
 
-static bool parse_int64(bn_str s, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < s.len && (s.ptr[i] == '+' || s.ptr[i] == '-'))
-        neg = s.ptr[i++] == '-';
-    if (i == s.len)
-        return false;
-    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, v = 0;
-    for (; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        unsigned d = (unsigned)(s.ptr[i] - '0');
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (!neg)
-        *out = (int64_t)v;
-    else
-        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
-    return true;
-}
-
 /* Digits from s[*i]; returns how many. */
 static size_t skip_digits(bn_str s, size_t *i)
 {
@@ -649,7 +625,7 @@ static bool cast_param(bn_arena *a, bn_type t, const bn_value *raw, bn_db_value 
             out->u.i = raw->as.i;
             return true;
         }
-        return is_str && parse_int64(s, &out->u.i);
+        return is_str && bn_str_to_i64(s, &out->u.i);
     case BN_TYPE_FLOAT:
         if (raw->type == BN_VALUE_INT) {
             out->u.f = (double)raw->as.i;

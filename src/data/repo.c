@@ -546,20 +546,6 @@ int bn__repo_exec(bn_repo *r, const char *sql, const bn_db_value *params, size_t
 /* ------------------------------------------------------------------------ */
 /* Open and close                                                             */
 
-static char *heap_printf(const char *fmt, ...) BN_PRINTF(1, 2);
-static char *heap_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = bn_xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 const bn_adapter *bn__adapter_for(const char *url)
 {
     if (!url)
@@ -588,7 +574,7 @@ bn_repo *bn_repo_open(const bn_repo_config *cfg, char **error)
         url = "sqlite:app.db";
     const bn_adapter *ad = bn__adapter_for(url);
     if (!ad) {
-        char *e = heap_printf("unknown database URL \"%s\" (sqlite:path, sqlite::memory: or postgres://...)", url);
+        char *e = bn_xprintf("unknown database URL \"%s\" (sqlite:path, sqlite::memory: or postgres://...)", url);
         if (error)
             *error = e;
         else {
@@ -604,7 +590,7 @@ bn_repo *bn_repo_open(const bn_repo_config *cfg, char **error)
     /* Every connection of a private in-memory database would be a database
      * of its own: the repo's connections share one, named after the repo. */
     if (strcmp(url, "sqlite::memory:") == 0)
-        r->url = heap_printf("sqlite:file:bennu-memory-%ld-%llu?mode=memory&cache=shared", (long)getpid(),
+        r->url = bn_xprintf("sqlite:file:bennu-memory-%ld-%llu?mode=memory&cache=shared", (long)getpid(),
                              (unsigned long long)r->serial);
     else
         r->url = bn_xstrdup(url);

@@ -198,28 +198,6 @@ static bool is_text_cell(bn_type t)
     return t == BN_TYPE_STRING || t == BN_TYPE_TEXT || t == BN_TYPE_DECIMAL || t == BN_TYPE_UUID;
 }
 
-/* A whole-slice decimal integer, optionally signed. */
-static bool parse_i64(bn_str s, int64_t *out)
-{
-    size_t i = 0;
-    bool neg = false;
-    if (i < s.len && (s.ptr[i] == '-' || s.ptr[i] == '+'))
-        neg = s.ptr[i++] == '-';
-    if (i == s.len)
-        return false;
-    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < s.len; i++) {
-        if (s.ptr[i] < '0' || s.ptr[i] > '9')
-            return false;
-        unsigned d = (unsigned)(s.ptr[i] - '0');
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
-}
-
 static bool parse_double(bn_str s, double *out)
 {
     char buf[64];
@@ -317,7 +295,7 @@ bool bn__field_store(const bn_schema *s, size_t field, void *record, bn_db_value
         else if (cell.type == BN_TYPE_FLOAT && cell.u.f > -9.2e18 && cell.u.f < 9.2e18 &&
                  (double)(int64_t)cell.u.f == cell.u.f)
             v = (int64_t)cell.u.f;
-        else if (!(text && parse_i64(cell.u.s, &v))) {
+        else if (!(text && bn_str_to_i64(cell.u.s, &v))) {
             *why = "is not an integer";
             return false;
         }

@@ -39,20 +39,6 @@ struct bn_db_conn {
 /* Statements compiled by sqlite3_prepare (cache misses), for the tests. */
 _Atomic uint64_t bn__sqlite_prepares;
 
-static char *heap_printf(const char *fmt, ...) BN_PRINTF(1, 2);
-static char *heap_printf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = bn_xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 static int progress(void *arg)
 {
     bn_db_conn *c = arg;
@@ -91,7 +77,7 @@ static bn_db_conn *sqlite_connect(const char *url, char **error)
 {
     const char *path = url_path(url);
     if (!path || !*path) {
-        *error = heap_printf("not a SQLite URL (sqlite:path or sqlite::memory:): %s", url);
+        *error = bn_xprintf("not a SQLite URL (sqlite:path or sqlite::memory:): %s", url);
         return NULL;
     }
     bn_db_conn *c = bn_xcalloc(1, sizeof *c);
@@ -101,7 +87,7 @@ static bn_db_conn *sqlite_connect(const char *url, char **error)
         flags |= SQLITE_OPEN_URI; /* "file:name?mode=memory&cache=shared" and friends */
     int rc = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        *error = heap_printf("cannot open SQLite database %s: %s", path,
+        *error = bn_xprintf("cannot open SQLite database %s: %s", path,
                              c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
         sqlite_disconnect(c);
         return NULL;
@@ -113,7 +99,7 @@ static bn_db_conn *sqlite_connect(const char *url, char **error)
                       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;", NULL, NULL,
                       &msg);
     if (rc != SQLITE_OK) {
-        *error = heap_printf("cannot set up SQLite database %s: %s", path, msg ? msg : sqlite3_errstr(rc));
+        *error = bn_xprintf("cannot set up SQLite database %s: %s", path, msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         sqlite_disconnect(c);
         return NULL;

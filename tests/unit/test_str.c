@@ -119,3 +119,23 @@ Test(str, to_u64_rejects_junk_and_overflow_without_writing)
     cr_assert_not(bn_str_to_u64(BN_STR_NULL, &v));
     cr_assert_not(bn_str_to_u64(bn_str_make("12\0" "3", 4), &v), "an embedded NUL is junk");
 }
+
+Test(str, to_i64_takes_a_sign_and_the_whole_int64_range)
+{
+    int64_t v = 1;
+    cr_assert(bn_str_to_i64(S("-9223372036854775808"), &v));
+    cr_assert_eq(v, INT64_MIN);
+    cr_assert(bn_str_to_i64(S("9223372036854775807"), &v));
+    cr_assert_eq(v, INT64_MAX);
+    cr_assert(bn_str_to_i64(S("+12"), &v));
+    cr_assert_eq(v, 12);
+    cr_assert(bn_str_to_i64(S("-0"), &v));
+    cr_assert_eq(v, 0);
+    static const char *bad[] = {"", "-", "+", "--1", "+-1", " 1", "1 ", "12abc", "1e3",
+                                "9223372036854775808", "-9223372036854775809"};
+    for (size_t i = 0; i < BN_ARRAY_LEN(bad); i++) {
+        v = 42;
+        cr_assert_not(bn_str_to_i64(bn_str_from_cstr(bad[i]), &v), "\"%s\" should be rejected", bad[i]);
+        cr_assert_eq(v, 42, "\"%s\" wrote the output", bad[i]);
+    }
+}

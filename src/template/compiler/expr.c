@@ -3,6 +3,8 @@
  * find where an expression ends, which needs string and character literals
  * and comments skipped ("}" inside "a}b" does not close a {…}).
  */
+#include <ctype.h>
+
 #include "template/compiler/tpl.h"
 
 bool tpl_skip_c_literal(const char **pp, const char *end)
@@ -74,4 +76,13 @@ int tpl_brace_balance(bn_str code)
         p++;
     }
     return n;
+}
+
+bn_str tpl_trim(bn_str s)
+{
+    while (s.len && isspace((unsigned char)s.ptr[0]))
+        s.ptr++, s.len--;
+    while (s.len && isspace((unsigned char)s.ptr[s.len - 1]))
+        s.len--;
+    return s;
 }

@@ -61,15 +61,6 @@ static void gen_nodes(gen *g, block *b, const scope *sc, tpl_node **nodes, size_
 
 #define ERR(g, pos, ...) tpl_error(&(g)->c->diag, (g)->src, (pos), __VA_ARGS__)
 
-static bn_str trim(bn_str s)
-{
-    while (s.len && isspace((unsigned char)s.ptr[0]))
-        s.ptr++, s.len--;
-    while (s.len && isspace((unsigned char)s.ptr[s.len - 1]))
-        s.len--;
-    return s;
-}
-
 static tpl_pos pos_of(gen *g, const char *p) { return tpl_pos_of(g->src, p); }
 
 /* Appends `s` as the inside of a C string literal. */
@@ -151,7 +142,7 @@ static size_t split_commas(gen *g, bn_str code, bn_str **out)
                 items = grown;
                 cap *= 2;
             }
-            items[n++] = trim(bn_str_make(start, (size_t)(p - start)));
+            items[n++] = tpl_trim(bn_str_make(start, (size_t)(p - start)));
             if (p == end)
                 break;
             start = p + 1;
@@ -267,7 +258,7 @@ static const char *verified_path(gen *g, const scope *sc, const char *at, const 
                 p = end;
                 break;
             }
-            bn_str e = trim(bn_str_make(p + 2, (size_t)(close - p - 2)));
+            bn_str e = tpl_trim(bn_str_make(p + 2, (size_t)(close - p - 2)));
             if (!e.len)
                 ERR(g, pos_of(g, p), "empty #{} in ~p path");
             bn_buf_printf(&values, "%sbn_tpl_fmt(bn__t, (%s))", values.len ? ", " : "", rewrite(g, sc, e, reads));
@@ -510,9 +501,9 @@ static const char *list_item(gen *g, const scope *sc, bn_str item, uint64_t *rea
 {
     const char *and = find_top(item, "&&");
     if (and) {
-        bn_str rhs = trim(bn_str_make(and + 2, (size_t)(item.ptr + item.len - and - 2)));
+        bn_str rhs = tpl_trim(bn_str_make(and + 2, (size_t)(item.ptr + item.len - and - 2)));
         if (rhs.len >= 2 && rhs.ptr[0] == '"' && rhs.ptr[rhs.len - 1] == '"' && !find_top(rhs, "&&")) {
-            bn_str lhs = trim(bn_str_make(item.ptr, (size_t)(and - item.ptr)));
+            bn_str lhs = tpl_trim(bn_str_make(item.ptr, (size_t)(and - item.ptr)));
             return tpl_printf(g->c, "(%s) ? %.*s : NULL", rewrite(g, sc, lhs, reads), (int)rhs.len, rhs.ptr);
         }
     }
@@ -538,7 +529,7 @@ static void gen_attr(gen *g, block *b, const scope *sc, const tpl_attr *a)
         blk_dyn(g, b, reads, &inner);
         break;
     case TPL_ATTR_LIST: {
-        bn_str t = trim(a->value);
+        bn_str t = tpl_trim(a->value);
         bn_str *items;
         size_t n = split_commas(g, bn_str_make(t.ptr + 1, t.len - 2), &items);
         bn_buf list = BN_BUF_INIT;
@@ -593,9 +584,9 @@ static void gen_element_inline(gen *g, block *b, const scope *sc, const tpl_node
 
 static bool type_is(const char *type, const char *want)
 {
-    bn_str t = trim(bn_str_from_cstr(type));
+    bn_str t = tpl_trim(bn_str_from_cstr(type));
     if (t.len > 6 && memcmp(t.ptr, "const ", 6) == 0)
-        t = trim(bn_str_make(t.ptr + 6, t.len - 6));
+        t = tpl_trim(bn_str_make(t.ptr + 6, t.len - 6));
     return t.len == strlen(want) && memcmp(t.ptr, want, t.len) == 0;
 }
 static bool type_is_cstring(const char *type) { return strstr(type, "char") && strchr(type, '*'); }
@@ -679,7 +670,7 @@ static const char *attr_value(gen *g, const scope *sc, const char *call, const t
         ERR(g, a->pos, "attribute \"%s\" of <%s> needs a value (it is %s)", d->name, call, d->type);
         return NULL;
     case TPL_ATTR_EXPR: {
-        bn_str e = trim(a->value);
+        bn_str e = tpl_trim(a->value);
         if (d->nvalues && is_literal(e)) {
             bool ok = false;
             for (size_t i = 0; i < d->nvalues && !ok; i++)
@@ -809,14 +800,14 @@ static const char *call_env(call_ctx *cc)
 /* Parses "TYPE NAME" (a :for or :let variable); false if malformed. */
 static bool parse_var(gen *g, bn_str decl, const char **type, const char **name)
 {
-    decl = trim(decl);
+    decl = tpl_trim(decl);
     size_t e = decl.len;
     while (e > 0 && is_ident_char(decl.ptr[e - 1]))
         e--;
     if (e == decl.len || e == 0 || isdigit((unsigned char)decl.ptr[e]))
         return false;
     *name = tpl_strndup(g->c, decl.ptr + e, decl.len - e);
-    bn_str t = trim(bn_str_make(decl.ptr, e));
+    bn_str t = tpl_trim(bn_str_make(decl.ptr, e));
     if (!t.len)
         return false;
     *type = tpl_strndup(g->c, t.ptr, t.len);
@@ -1105,8 +1096,8 @@ static bool gen_for_head(gen *g, const scope *sc, const tpl_node *n, bn_buf *loo
         ERR(g, n->s_for.pos, "invalid :for: expected {TYPE NAME <- SOURCE}");
         return false;
     }
-    bn_str decl = trim(bn_str_make(code.ptr, (size_t)(arrow - code.ptr)));
-    bn_str src = trim(bn_str_make(arrow + 2, (size_t)(code.ptr + code.len - arrow - 2)));
+    bn_str decl = tpl_trim(bn_str_make(code.ptr, (size_t)(arrow - code.ptr)));
+    bn_str src = tpl_trim(bn_str_make(arrow + 2, (size_t)(code.ptr + code.len - arrow - 2)));
     int id = g->seq++;
     const char *type, *name;
     if (src.len > 1 && src.ptr[0] == '@' && find_slot(sc->comp, src.ptr + 1, src.len - 1) &&

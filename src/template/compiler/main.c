@@ -23,20 +23,13 @@ static void usage(void)
 /* Writes `data` to `path` unless the file already holds exactly that. */
 static bool write_if_changed(const char *path, const bn_buf *data)
 {
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        bn_buf old = BN_BUF_INIT;
-        char chunk[65536];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            bn_buf_append(&old, chunk, n);
-        fclose(f);
-        bool same = old.len == data->len && (old.len == 0 || memcmp(old.data, data->data, old.len) == 0);
-        bn_buf_free(&old);
-        if (same)
-            return true;
-    }
-    f = fopen(path, "wb");
+    bn_buf old = BN_BUF_INIT;
+    bool same = tpl_read_file(path, &old) && old.len == data->len &&
+                (old.len == 0 || memcmp(old.data, data->data, old.len) == 0);
+    bn_buf_free(&old);
+    if (same)
+        return true;
+    FILE *f = fopen(path, "wb");
     if (!f || fwrite(data->data, 1, data->len, f) != data->len || fclose(f) != 0) {
         fprintf(stderr, "bennu-tpl: cannot write %s: %s\n", path, strerror(errno));
         return false;

@@ -208,17 +208,27 @@ tpl_module *tpl_module_parse(tpl_compiler *c, const char *path, const char *text
     return m;
 }
 
-static char *read_file(tpl_compiler *c, const char *path, size_t *len)
+bool tpl_read_file(const char *path, bn_buf *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return NULL;
-    bn_buf b = BN_BUF_INIT;
+        return false;
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        bn_buf_append(&b, chunk, n);
+        bn_buf_append(out, chunk, n);
+    bool ok = !ferror(f);
     fclose(f);
+    return ok;
+}
+
+static char *read_file(tpl_compiler *c, const char *path, size_t *len)
+{
+    bn_buf b = BN_BUF_INIT;
+    if (!tpl_read_file(path, &b)) {
+        bn_buf_free(&b);
+        return NULL;
+    }
     char *text = tpl_strndup(c, b.data ? b.data : "", b.len);
     *len = b.len;
     bn_buf_free(&b);

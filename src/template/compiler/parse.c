@@ -80,15 +80,6 @@ static void add_child(parser *ps, tpl_node *parent, tpl_node *child)
     tpl_push(ps->c, (void ***)&parent->children, &parent->nchildren, child);
 }
 
-static bn_str trim(bn_str s)
-{
-    while (s.len && isspace((unsigned char)s.ptr[0]))
-        s.ptr++, s.len--;
-    while (s.len && isspace((unsigned char)s.ptr[s.len - 1]))
-        s.len--;
-    return s;
-}
-
 /* The end of <% … %> code starting at p: the "%>" outside C literals. */
 static const char *find_eex_end(const char *p, const char *end)
 {
@@ -205,7 +196,7 @@ static void read_attrs(parser *ps, tpl_node *n)
                 } else if (v < ps->end && *v == '{') {
                     a.value = read_braced(ps, "attribute expression");
                     a.vpos = tpl_pos_of(ps->src, v + 1);
-                    bn_str t = trim(a.value);
+                    bn_str t = tpl_trim(a.value);
                     a.kind = t.len >= 2 && t.ptr[0] == '[' && t.ptr[t.len - 1] == ']' ? TPL_ATTR_LIST : TPL_ATTR_EXPR;
                 } else {
                     FAIL_AT(ps, v, "invalid value for attribute \"%.*s\": expected \"…\", '…' or {expression}",
@@ -279,7 +270,7 @@ static void read_eex(parser *ps, tpl_node *parent)
     if (!e)
         FAIL_AT(ps, at, "unterminated %s: missing %%>", out ? "<%=" : "<%");
     tpl_node *n = new_node(ps, out ? TPL_EXPR : TPL_CODE, at);
-    n->text = trim(bn_str_make(ps->p, (size_t)(e - ps->p)));
+    n->text = tpl_trim(bn_str_make(ps->p, (size_t)(e - ps->p)));
     n->text_pos = tpl_pos_of(ps->src, n->text.ptr);
     if (n->text.len == 0)
         FAIL_AT(ps, at, "empty %s %%>", out ? "<%=" : "<%");
@@ -426,7 +417,7 @@ static void read_content(parser *ps, tpl_node *root)
         }
         if (p[0] == '{' && stack[depth - 1].curly) {
             tpl_node *e = new_node(ps, TPL_EXPR, p);
-            e->text = trim(read_braced(ps, "{…} expression"));
+            e->text = tpl_trim(read_braced(ps, "{…} expression"));
             e->text_pos = tpl_pos_of(ps->src, e->text.ptr);
             if (e->text.len == 0)
                 FAIL_AT(ps, p, "empty {} expression");
@@ -774,7 +765,7 @@ static bn_str read_directive(parser *ps, bn_str *args, const char **at)
     const char *e = find_eex_end(ps->p, ps->end);
     if (!e)
         FAIL_AT(ps, *at, "unterminated <%%@: missing %%>");
-    bn_str body = trim(bn_str_make(ps->p, (size_t)(e - ps->p)));
+    bn_str body = tpl_trim(bn_str_make(ps->p, (size_t)(e - ps->p)));
     ps->p = e + 2;
     /* The newline after a directive belongs to it. */
     if (ps->p < ps->end && *ps->p == '\r')
@@ -784,7 +775,7 @@ static bn_str read_directive(parser *ps, bn_str *args, const char **at)
     size_t k = 0;
     while (k < body.len && is_ident_char(body.ptr[k]))
         k++;
-    *args = trim(bn_str_make(body.ptr + k, body.len - k));
+    *args = tpl_trim(bn_str_make(body.ptr + k, body.len - k));
     return bn_str_make(body.ptr, k);
 }
 

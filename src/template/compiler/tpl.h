@@ -193,6 +193,10 @@ void tpl_push(tpl_compiler *c, void ***items, size_t *n, void *item);
 /* The position of byte `p` of src->text. */
 tpl_pos tpl_pos_of(const tpl_src *src, const char *p);
 void tpl_src_free(tpl_src *src);
+/* Appends a whole file to `out`; false (errno set) if it cannot be read. */
+bool tpl_read_file(const char *path, bn_buf *out);
+/* `s` without surrounding white space. */
+bn_str tpl_trim(bn_str s);
 /* "CoreComponents" -> "core_components"; "core_components" unchanged. */
 char *tpl_snake_case(tpl_compiler *c, const char *name, size_t len);
 
