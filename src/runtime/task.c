@@ -32,6 +32,7 @@ struct bn_task {
     void *arg;
     task_state state;
     bn_list link; /* runq or pool */
+    bool pages_released; /* pooled with its stack given back: its saved context is gone */
     bn_task_exit_cb *on_exit;
     void *exit_arg;
     bn_timer timer; /* bn_sleep and wait timeouts */
@@ -92,8 +93,12 @@ static void release(bn_task *t)
         free(t);
         return;
     }
-    if (loop->pool_len >= POOL_RESIDENT)
+    if (loop->pool_len >= POOL_RESIDENT) {
+        /* The pages hold the context saved when the task switched back to the
+         * loop: once zeroed, the task must start afresh when reused. */
         bn__stack_release_pages(&t->stack);
+        t->pages_released = true;
+    }
     bn_list_push_back(&loop->pool, &t->link);
     loop->pool_len++;
 }
@@ -162,6 +167,10 @@ bn_task *bn__task_new(bn_loop *loop, bn_task_fn *fn, void *arg)
     if (n) {
         loop->pool_len--;
         t = bn_container_of(n, bn_task, link);
+        if (t->pages_released) {
+            bn__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_main, t);
+            t->pages_released = false;
+        }
     } else {
         t = bn_xcalloc(1, sizeof(*t));
         int err = bn__stack_alloc(&t->stack, bn_task_stack_size());

@@ -244,6 +244,28 @@ Test(task, ten_thousand_concurrent_tasks)
     cr_expect_eq(live_tasks, 0);
 }
 
+/* More tasks than the pool keeps resident finish while suspended: the stacks
+ * of the extra ones are given back (madvise), which zeroes the context they
+ * saved when they last switched out. Reusing them must start them afresh,
+ * not resume that zeroed context (it jumped to address 0). */
+static void sleep_then_finish(void *arg)
+{
+    (void)arg;
+    bn_sleep(1);
+    finish();
+}
+
+Test(task, pooled_tasks_whose_stacks_were_given_back_run_again)
+{
+    for (int round = 0; round < 3; round++) {
+        live_tasks = 100;
+        for (int i = 0; i < 100; i++)
+            bn_task_spawn(loop, sleep_then_finish, NULL);
+        run_for(5000);
+        cr_assert_eq(live_tasks, 0, "round %d: every task ran to its end", round);
+    }
+}
+
 static volatile long depth_limit = -1;
 
 static int recurse(long depth)
