@@ -1,6 +1,7 @@
 /*
  * bench/fortunes.c — the in-memory "Fortune" table of TechEmpower's Fortunes
- * test (the rows of its database, ids 1–12) and the per-request collect-and-sort.
+ * test (the rows of its database, ids 1–12) and the per-request collect-and-sort
+ * (db_server sorts the rows it read from the database the same way).
  */
 #include "fortunes.h"
 
@@ -29,12 +30,14 @@ static int by_message(const void *a, const void *b)
     return strcmp(x->message, y->message);
 }
 
+void fortunes_sort(const fortune **list, size_t n) { qsort(list, n, sizeof *list, by_message); }
+
 size_t fortunes_collect(const fortune **out, const fortune *extra)
 {
     size_t n = 0;
     for (size_t i = 0; i < fortune_table_count; i++)
         out[n++] = &fortune_table[i];
     out[n++] = extra;
-    qsort(out, n, sizeof *out, by_message);
+    fortunes_sort(out, n);
     return n;
 }

@@ -28,4 +28,7 @@ extern const size_t fortune_table_count;
  */
 size_t fortunes_collect(const fortune **out, const fortune *extra);
 
+/** Sorts `n` fortunes by message in byte order (strcmp), as fortunes_collect does. */
+void fortunes_sort(const fortune **list, size_t n);
+
 #endif

@@ -9,6 +9,11 @@
 # The fortunes_mem_* cases measure TechEmpower's Fortunes page (/fortunes)
 # against nginx serving the same bytes as a static file and a 2nd ceiling
 # answering those bytes; render_bench adds the page's render cost in ns.
+# The database cases (*_pg, *_sqlite) measure db_server, TechEmpower's db,
+# queries, fortunes and updates tests on the data layer, over a throwaway
+# PostgreSQL (tools/pg_test_server.sh, stopped at the end) and a SQLite file
+# in the temp dir; for the *_pg cases the peer is `pgbench -S` against the
+# same PostgreSQL, measured right after Bennu.
 #
 # Usage: bench/run.sh [BUILD_DIR [CASE...]]   (default: build; binaries in BUILD_DIR/bin;
 #                                              CASE... as in BENCH_CASES, e.g. `fortunes`)
@@ -18,22 +23,32 @@
 #   BENCH_DURATION=10      seconds measured per case and server
 #   BENCH_WARMUP=2         seconds of warm-up before each measurement (0: none)
 #   BENCH_WRK_THREADS=2    wrk client threads
-#   BENCH_PORT=18080       first port tried; five free ports are picked from it
+#   BENCH_PORT=18080       first port tried; seven free ports are picked from it
 #   BENCH_RETRIES=2        re-measurements of a run during which other programs
 #                          took more than 10% of the CPUs
 #   BENCH_CASES="..."      space-separated subset of the cases (see all_cases;
 #                          json_router_value_c256 is known but not run by default).
 #                          A word that is no case name selects the cases it
-#                          begins ("fortunes": fortunes_mem_c64 fortunes_mem_c256,
+#                          begins ("fortunes_mem": fortunes_mem_c64 fortunes_mem_c256,
 #                          "json": the json_* ones); "fortunes_render" is the
 #                          render microbenchmark alone (render_bench, no server).
 #                          Any fortunes* word also runs render_bench.
+#                          "db" selects the eight database cases, "pg" the
+#                          *_pg ones, "sqlite" the *_sqlite ones.
 #   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
 #   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
 #                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@");
 #                          the router server runs it too, with BENCH_ROUTER=1
 #   BENCH_NGINX=/usr/sbin/nginx
 #   BENCH_KEEP_TMP=1       keep the temp dir (server logs, nginx.conf, wrk outputs)
+#   BENCH_POOL_SIZE=2      db_server's PostgreSQL connections (POOL_SIZE, split
+#                          between its loop threads)
+#   BENCH_DB_UPDATES=batch db_server's updates: batch (one statement per request)
+#                          or row (one bn_repo_update per row)
+#   BENCH_PGBENCH_MODE=simple  pgbench's query mode (-M): simple (the default,
+#                          as `pgbench -S` runs), extended or prepared
+#   BENCH_PG_BIN=DIR       PostgreSQL's programs (pgbench, psql); default: the
+#                          newest /usr/lib/postgresql/*/bin, as tools/pg_test_server.sh
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,18 +63,32 @@ retries=${BENCH_RETRIES:-2}
 bennu_master=${BENCH_BENNU_MASTER:-1}
 nginx_bin=${BENCH_NGINX:-/usr/sbin/nginx}
 depth=16
-all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256 fortunes_mem_c64 fortunes_mem_c256"
+pool_size=${BENCH_POOL_SIZE:-2}
+db_updates=${BENCH_DB_UPDATES:-batch}
+pgbench_mode=${BENCH_PGBENCH_MODE:-simple}
+pg_conns=64
+db_cases="db_pg queries20_pg fortunes_pg updates20_pg db_sqlite queries20_sqlite fortunes_sqlite updates20_sqlite"
+all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256 fortunes_mem_c64 fortunes_mem_c256 $db_cases"
 known_cases="$all_cases json_router_value_c256"
 servers="bennu nginx ceiling"
 # A json_router_* case measures the router server too (and bennu, bare, on
 # /json next to it); its BENCH line reports the router server as "bennu".
 router_case() { [[ $1 == json_router_* ]]; }
-# A fortunes_* case measures /fortunes; its ceiling is "ceilhtml", a second
+# A fortunes_mem_* case measures /fortunes; its ceiling is "ceilhtml", a second
 # ceiling that answers the Fortunes page's bytes, and nginx serves them as a
 # static file.
-fortunes_case() { [[ $1 == fortunes_* ]]; }
+fortunes_case() { [[ $1 == fortunes_mem_* ]]; }
+# A database case measures db_server ("dbpg" or "dbsqlite"); a *_pg case then
+# measures pgbench -S against the same PostgreSQL ("pgbench").
+pg_case() { [[ $1 == *_pg ]]; }
+sqlite_case() { [[ $1 == *_sqlite ]]; }
+db_case() { pg_case "$1" || sqlite_case "$1"; }
 case_servers() {
-    if router_case "$1"; then
+    if pg_case "$1"; then
+        echo "dbpg pgbench"
+    elif sqlite_case "$1"; then
+        echo "dbsqlite"
+    elif router_case "$1"; then
         echo "bennu router nginx ceiling"
     elif fortunes_case "$1"; then
         echo "bennu nginx ceilhtml"
@@ -81,6 +110,13 @@ fi
 for word in ${BENCH_CASES:-}; do
     [[ $word != fortunes* ]] || run_render=1
     [[ $word != fortunes_render ]] || continue
+    case $word in
+    db) cases+=" $db_cases"; continue ;;
+    pg | sqlite)
+        for c in $db_cases; do [[ $c != *_"$word" ]] || cases+=" $c"; done
+        continue
+        ;;
+    esac
     if [[ " $known_cases " == *" $word "* ]]; then
         cases+=" $word"
         continue
@@ -94,10 +130,15 @@ for word in ${BENCH_CASES:-}; do
     done
     ((found)) || die_early=$word
 done
-need_router=0 need_fortunes=0
+need_router=0 need_fortunes=0 need_web=0 need_pg=0 need_sqlite=0 need_page=0
 for c in $cases; do
     if router_case "$c"; then need_router=1; fi
     if fortunes_case "$c"; then need_fortunes=1; fi
+    if pg_case "$c"; then need_pg=1; fi
+    if sqlite_case "$c"; then need_sqlite=1; fi
+    if ! db_case "$c"; then need_web=1; fi
+    # The page /fortunes must send: the fortunes cases and db_server's check.
+    if [[ $c == fortunes_* ]] || db_case "$c"; then need_page=1; fi
 done
 
 log() { printf '# %s\n' "$*" >&2; }
@@ -106,15 +147,31 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 for tool in wrk curl timeout setsid awk ps getconf; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, or a prefix of them)"
+[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, db, pg, sqlite, or a prefix of them)"
 [[ -n $cases || $run_render == 1 ]] || die "no case selected"
 [[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
 [[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
-if ((need_fortunes || run_render)) && [[ ! -x $build/bin/render_bench ]]; then
+if ((need_page || run_render)) && [[ ! -x $build/bin/render_bench ]]; then
     die "$build/bin/render_bench not built (cmake --build $build --target render_bench)"
 fi
 if [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
     die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
+fi
+if ((need_pg || need_sqlite)); then
+    [[ -x $build/bin/db_server ]] || die "$build/bin/db_server not built (cmake --build $build --target db_server)"
+    command -v jq >/dev/null || die "jq is not installed (tools/deps.sh bench)"
+    [[ $db_updates == batch || $db_updates == row ]] || die "BENCH_DB_UPDATES is batch or row, not '$db_updates'"
+    [[ $pgbench_mode == simple || $pgbench_mode == extended || $pgbench_mode == prepared ]] ||
+        die "BENCH_PGBENCH_MODE is simple, extended or prepared, not '$pgbench_mode'"
+fi
+if ((need_sqlite)); then
+    command -v sqlite3 >/dev/null || die "sqlite3 is not installed (tools/deps.sh bench)"
+fi
+pg_bin=
+if ((need_pg)); then
+    pg_bin=${BENCH_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)}
+    [[ -x $pg_bin/pgbench && -x $pg_bin/psql ]] ||
+        die "pgbench and psql not found in '${pg_bin:-/usr/lib/postgresql/*/bin}' (tools/deps.sh installs postgresql; or set BENCH_PG_BIN)"
 fi
 for c in $cases; do
     [[ " $known_cases " == *" $c "* ]] || die "unknown case '$c' (known: $known_cases)"
@@ -128,7 +185,8 @@ clk_tck=$(getconf CLK_TCK)
 
 tmp=$(mktemp -d /tmp/bennu-bench.XXXXXX)
 declare -A server_pid=() server_port=()
-wrk_pid=
+wrk_pid= pgbench_pid=
+pg_dir= pg_url= pg_port= pg_user= pg_postmaster= pg_data=
 
 # True while a process of group PGID is alive (zombies do not count).
 group_alive() {
@@ -148,10 +206,52 @@ stop_server() {
     unset "server_pid[$name]"
 }
 
+# PostgreSQL for the *_pg cases: tools/pg_test_server.sh in $tmp/pg (its data
+# may live in a /tmp/bennu-pg.* folder of its own, recorded in $tmp/pg/home).
+start_postgres() {
+    pg_dir=$tmp/pg
+    pg_url=$("$here/../tools/pg_test_server.sh" start "$pg_dir") || die "PostgreSQL did not start"
+    [[ -n $pg_url ]] || die "PostgreSQL is not installed (tools/deps.sh installs it)"
+    # postgres://USER@127.0.0.1:PORT/bennu_test
+    pg_user=${pg_url#postgres://}
+    pg_user=${pg_user%%@*}
+    pg_port=${pg_url##*:}
+    pg_port=${pg_port%%/*}
+    local home=$pg_dir
+    [[ ! -f $pg_dir/home ]] || home=$(cat "$pg_dir/home")
+    pg_data=$home/data
+    pg_postmaster=$(head -n1 "$pg_data/postmaster.pid" 2>/dev/null || true)
+    [[ -n $pg_postmaster ]] || die "no postmaster.pid in $pg_data"
+    log "postgresql $("$pg_bin/postgres" --version | awk '{ print $3 }') is up at $pg_url (postmaster $pg_postmaster)"
+    # pgbench's own database, as `pgbench -i -s 1` makes it (100,000 accounts).
+    pg_psql postgres -c "CREATE DATABASE pgbench" || die "cannot create the pgbench database"
+    timeout 120 "$pg_bin/pgbench" -i -s 1 -q -h 127.0.0.1 -p "$pg_port" -U "$pg_user" pgbench >"$tmp/pgbench-init.log" 2>&1 ||
+        { cat "$tmp/pgbench-init.log" >&2; die "pgbench -i failed"; }
+}
+
+pg_psql() {
+    local db=$1
+    shift
+    PGOPTIONS="-c client_min_messages=warning" timeout 60 "$pg_bin/psql" -X -q -At -v ON_ERROR_STOP=1 \
+        -h 127.0.0.1 -p "$pg_port" -U "$pg_user" -d "$db" "$@"
+}
+
+stop_postgres() {
+    [[ -n $pg_dir && -d $pg_dir ]] || return 0
+    local home=
+    [[ ! -f $pg_dir/home ]] || home=$(cat "$pg_dir/home")
+    "$here/../tools/pg_test_server.sh" stop "$pg_dir" --force >/dev/null 2>&1 || true
+    # Its data folder outside $tmp, if it made one (only ever a /tmp/bennu-pg.* one).
+    [[ $home != /tmp/bennu-pg.* || ! -d $home ]] || rm -rf "$home"
+    pg_dir=
+}
+
 cleanup() {
     local name
     [[ -z $wrk_pid ]] || kill -TERM "$wrk_pid" 2>/dev/null || true
+    [[ -z $pgbench_pid ]] || kill -TERM "$pgbench_pid" 2>/dev/null || true
     for name in "${!server_pid[@]}"; do stop_server "$name"; done
+    stop_postgres
     if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
         log "temp files kept in $tmp"
     else
@@ -205,8 +305,11 @@ start_server() {
 }
 
 # The pids of a server: the group leader we started and all its descendants.
-server_pids() {
-    ps -e -o pid=,ppid= | awk -v root="${server_pid[$1]}" '
+server_pids() { [[ -z ${server_pid[$1]:-} ]] || tree_pids "${server_pid[$1]}"; }
+
+# ROOT and all its descendants.
+tree_pids() {
+    ps -e -o pid=,ppid= | awk -v root="$1" '
         { parent[$1] = $2; all[NR] = $1 }
         END {
             for (i in all) {
@@ -228,10 +331,33 @@ server_rss_kib() {
     echo "$total"
 }
 
-# CPU time (user + system, clock ticks) used so far by the server's processes.
+# CPU time (user + system, clock ticks) used so far by the server's processes,
+# including children that ended and were reaped by the group leader (a crashed
+# Bennu worker, whose time would otherwise vanish from the sum).
 server_cpu_ticks() {
+    local live reaped
+    [[ -n ${server_pid[$1]:-} ]] || { echo 0; return; }
+    live=$(pids_cpu_ticks $(server_pids "$1"))
+    reaped=$(sed 's/.*) //' "/proc/${server_pid[$1]}/stat" 2>/dev/null | awk '{ print $14 + $15 }' || true)
+    echo $((live + ${reaped:-0}))
+}
+
+# CPU time (clock ticks) used so far by PostgreSQL: the postmaster and every
+# live backend, plus the backends that ended (pgbench's close at the end of a
+# run), which the postmaster reaped into its children's time (0 when no
+# server runs).
+postgres_cpu_ticks() {
+    local pid live reaped
+    [[ -n $pg_postmaster ]] || { echo 0; return; }
+    pid=$pg_postmaster
+    live=$(pids_cpu_ticks $(tree_pids "$pid"))
+    reaped=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $14 + $15 }' || true)
+    echo $((live + ${reaped:-0}))
+}
+
+pids_cpu_ticks() {
     local total=0 pid t
-    for pid in $(server_pids "$1"); do
+    for pid in "$@"; do
         t=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }' || true)
         total=$((total + ${t:-0}))
     done
@@ -307,6 +433,80 @@ check_fortunes_page() {
     grep -q 'UNIX. — Tom Christaensen' "$file" || die "$file: the em dash is missing or mangled"
 }
 
+# db_get NAME PATH — the body of a GET that must answer 200 with JSON, Server
+# and Date (TechEmpower's checks of the db, queries and updates tests); the
+# problems go to db_problems.
+db_problems=()
+db_get() {
+    local name=$1 path=$2 head body
+    body=$(curl -s --max-time 10 -D "$tmp/head" "http://127.0.0.1:${server_port[$name]}$path" || true)
+    head=$(tr -d '\r' <"$tmp/head" 2>/dev/null || true)
+    [[ $(head -n1 <<<"$head") == "HTTP/1.1 200"* ]] || db_problems+=("$path: status $(head -n1 <<<"$head")")
+    grep -qi '^content-type: *application/json' <<<"$head" || db_problems+=("$path: no Content-Type: application/json")
+    grep -qi '^server:' <<<"$head" || db_problems+=("$path: no Server header")
+    grep -qi '^date:' <<<"$head" || db_problems+=("$path: no Date header")
+    printf '%s' "$body"
+}
+
+# A World row as TechEmpower wants it: exactly the keys id and randomNumber,
+# integers in 1..10000 (jq: true or false).
+jq_world='type == "object" and (keys == ["id", "randomNumber"])
+    and (.id | type == "number" and . == floor and . >= 1 and . <= 10000)
+    and (.randomNumber | type == "number" and . == floor and . >= 1 and . <= 10000)'
+
+# db_json NAME PATH N — PATH must answer a JSON array of N World rows (N 0: one object).
+db_json() {
+    local name=$1 path=$2 n=$3 body
+    body=$(db_get "$name" "$path")
+    if ((n == 0)); then
+        jq -e "$jq_world" >/dev/null 2>&1 <<<"$body" || db_problems+=("$path: not one World row: '${body:0:200}'")
+    else
+        jq -e --argjson n "$n" "type == \"array\" and length == \$n and all(.[]; $jq_world)" >/dev/null 2>&1 <<<"$body" ||
+            db_problems+=("$path: not an array of $n World rows: '${body:0:200}'")
+    fi
+    printf '%s' "$body"
+}
+
+# db_value NAME ID — world.randomnumber of row ID, read by the database's own client.
+db_value() {
+    if [[ $1 == dbpg ]]; then
+        pg_psql bennu_test -c "SELECT randomnumber FROM world WHERE id = $2"
+    else
+        sqlite3 "$sqlite_file" "SELECT randomnumber FROM world WHERE id = $2"
+    fi
+}
+
+# check_db NAME — db_server's four endpoints before measuring: /db and
+# /queries answer valid World rows (queries clamped to 1..500, 1 when not a
+# number), /updates answers N rows whose new numbers are in the database
+# afterwards, /fortunes is byte for byte the page of render_bench --page
+# (13 rows sorted by message, escaped), checked against TechEmpower's order.
+check_db() {
+    local name=$1 body id want got rows
+    db_problems=()
+    db_json "$name" /db 0 >/dev/null
+    db_json "$name" "/queries?queries=20" 20 >/dev/null
+    db_json "$name" /queries 1 >/dev/null
+    db_json "$name" "/queries?queries=foo" 1 >/dev/null
+    db_json "$name" "/queries?queries=0" 1 >/dev/null
+    db_json "$name" "/queries?queries=501" 500 >/dev/null
+    db_json "$name" "/updates?queries=foo" 1 >/dev/null
+    body=$(db_json "$name" "/updates?queries=20" 20)
+    # Every row the request named once must hold its new number now.
+    rows=$(jq -r 'group_by(.id)[] | select(length == 1) | .[0] | "\(.id) \(.randomNumber)"' <<<"$body" 2>/dev/null || true)
+    [[ -n $rows ]] || db_problems+=("/updates?queries=20: no row to check")
+    while read -r id want; do
+        [[ -n $id ]] || continue
+        got=$(db_value "$name" "$id" || true)
+        [[ $got == "$want" ]] || db_problems+=("/updates: row $id holds '$got' after the update, not $want")
+    done <<<"$rows"
+    if ((${#db_problems[@]})); then
+        die "$name: ${db_problems[*]}"
+    fi
+    check_page "$name" /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' 1
+    log "$name: /db, /queries, /updates and /fortunes answer correctly"
+}
+
 # --------------------------------------------------------------------------
 # wrk
 
@@ -314,7 +514,8 @@ check_fortunes_page() {
 run_wrk() {
     local out=$1 port=$2 path=$3 conns=$4 pipe=$5 secs=$6
     local accept='text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
-    [[ $path == */json* ]] && accept='application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
+    [[ $path == */json* || $path == /db || $path == /queries* || $path == /updates* ]] &&
+        accept='application/json,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7'
     [[ $path == /fortunes ]] && accept='text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
     local args=(-t "$wrk_threads" -c "$conns" -d "${secs}s" --latency --timeout 5s
         -H "Accept: $accept" -H "Connection: keep-alive")
@@ -348,7 +549,7 @@ wrk_p99_ms() {
          END { if (!done) print "nan" }' "$1"
 }
 
-declare -A rps=() p99=() cpu_us=() others_pct=()
+declare -A rps=() p99=() cpu_us=() others_pct=() db_us=() client_us=() avg_ms=() crashes=()
 
 # case_path CASE [SERVER] — in a router case, bare bennu is measured on /json.
 case_path() {
@@ -357,10 +558,21 @@ case_path() {
     json_router_*) [[ ${2:-} == bennu ]] && echo /json || echo /api/json ;;
     json_*) echo /json ;;
     fortunes_*) echo /fortunes ;;
+    db_*) echo /db ;;
+    queries20_*) echo "/queries?queries=20" ;;
+    updates20_*) echo "/updates?queries=20" ;;
     *) echo /plaintext ;;
     esac
 }
-case_conns() { echo "${1##*_c}"; }
+case_conns() { if db_case "$1"; then echo "$pg_conns"; else echo "${1##*_c}"; fi; }
+# Statements db_server sends to the database per request of a case.
+case_statements() {
+    case $1 in
+    queries20_*) echo 20 ;;
+    updates20_*) [[ $db_updates == batch ]] && echo 21 || echo 40 ;;
+    *) echo 1 ;;
+    esac
+}
 case_depth() { [[ $1 == *pipeline16* ]] && echo "$depth" || echo 1; }
 
 # measure NAME CASE — warm-up, then the measured run; records req/s, p99,
@@ -375,22 +587,29 @@ measure() {
     if ((warmup > 0)); then
         run_wrk "$out.warmup" "$port" "$path" "$conns" "$pipe" "$warmup"
     fi
-    local s0 s1 c0 c1 m0 m1 nreq
+    local s0 s1 c0 c1 m0 m1 d0 d1 nreq crashed0
+    crashed0=$(grep -c 'caught signal' "$tmp/$name.log" 2>/dev/null || true)
     m0=$(machine_ticks)
     s0=$(server_cpu_ticks "$name")
     c0=$(client_cpu_ticks)
+    d0=$(postgres_cpu_ticks)
     run_wrk "$out" "$port" "$path" "$conns" "$pipe" "$duration"
+    d1=$(postgres_cpu_ticks)
     c1=$(client_cpu_ticks)
     s1=$(server_cpu_ticks "$name")
     m1=$(machine_ticks)
     rps[$name:$case]=$(wrk_rps "$out")
     p99[$name:$case]=$(wrk_p99_ms "$out")
     nreq=$(awk '/ requests in / { print $1; exit }' "$out")
-    cpu_us[$name:$case]=$(awk -v t=$((s1 - s0)) -v hz="$clk_tck" -v n="${nreq:-0}" \
-        'BEGIN { if (n > 0) printf "%.2f\n", t / hz * 1e6 / n; else print "nan" }')
-    # Busy CPU not spent in this server or in wrk: other programs (or the kernel
-    # on their behalf). Above a few percent the numbers are not comparable.
-    others_pct[$name:$case]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((s1 - s0)) -v c=$((c1 - c0)) 'BEGIN {
+    cpu_us[$name:$case]=$(per_request $((s1 - s0)) "${nreq:-0}")
+    # The database's CPU (PostgreSQL's processes; SQLite runs inside the server)
+    # and wrk's, per request.
+    db_us[$name:$case]=$(per_request $((d1 - d0)) "${nreq:-0}")
+    client_us[$name:$case]=$(per_request $((c1 - c0)) "${nreq:-0}")
+    avg_ms[$name:$case]=$(wrk_avg_ms "$out")
+    # Busy CPU not spent in this server, in wrk or in PostgreSQL: other programs
+    # (or the kernel on their behalf). Above a few percent the numbers are not comparable.
+    others_pct[$name:$case]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((s1 - s0 + d1 - d0)) -v c=$((c1 - c0)) 'BEGIN {
         split(m0, a, " "); split(m1, b, " "); total = b[2] - a[2]
         o = (b[1] - a[1]) - s - c; if (o < 0) o = 0
         printf "%d\n", (total > 0) ? 100 * o / total : 0 }')
@@ -399,8 +618,81 @@ measure() {
     non2xx=$(awk '/^  Non-2xx or 3xx responses:/ { print $NF }' "$out")
     [[ -z $errs ]] || echo "WARN $name $case socket errors: $errs"
     [[ -z $non2xx ]] || echo "WARN $name $case non-2xx responses: $non2xx"
+    # A crashed worker is replaced by the master; its run's numbers are not Bennu's.
+    local crashed1
+    crashed1=$(grep -c 'caught signal' "$tmp/$name.log" 2>/dev/null || true)
+    crashes[$name:$case]=$((${crashed1:-0} - ${crashed0:-0}))
+    if ((crashes[$name:$case] > 0)); then
+        echo "WARN $name $case: the server crashed ${crashes[$name:$case]} times during the measured run; its crash reports so far:"
+        grep -m 8 -A3 'caught signal' "$tmp/$name.log" | sed 's/^/WARN   /'
+    fi
     log "$name $case: ${rps[$name:$case]} req/s, p99 ${p99[$name:$case]} ms," \
-        "server cpu ${cpu_us[$name:$case]} us/req, others ${others_pct[$name:$case]}% cpu"
+        "server cpu ${cpu_us[$name:$case]} us/req$(pg_case "$case" && echo ", postgres cpu ${db_us[$name:$case]} us/req")," \
+        "others ${others_pct[$name:$case]}% cpu"
+}
+
+# ticks → µs per request (or per transaction).
+per_request() {
+    awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f\n", t / hz * 1e6 / n; else print "nan" }'
+}
+
+# wrk's average latency (Thread Stats) in ms.
+wrk_avg_ms() {
+    awk '$1 == "Latency" && !done {
+            v = $2; n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+            f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1
+            if (f < 0) { print "nan" } else { printf "%.3f\n", n * f }
+            done = 1
+         }
+         END { if (!done) print "nan" }' "$1"
+}
+
+# run_pgbench OUT SECONDS — pgbench -S (one SELECT by primary key per
+# transaction) with as many connections as wrk has, against the same server.
+run_pgbench() {
+    local out=$1 secs=$2
+    local args=(-S -M "$pgbench_mode" -c "$pg_conns" -j "$wrk_threads" -T "$secs" -h 127.0.0.1 -p "$pg_port"
+        -U "$pg_user" pgbench)
+    timeout --kill-after=5 $((secs + 60)) "$pg_bin/pgbench" "${args[@]}" >"$out" 2>&1 &
+    pgbench_pid=$!
+    if ! wait "$pgbench_pid"; then
+        pgbench_pid=
+        cat "$out" >&2
+        die "pgbench failed: pgbench ${args[*]}"
+    fi
+    pgbench_pid=
+}
+
+# measure_pgbench CASE — the peer of a *_pg case: warm-up, then the measured
+# run; tps, PostgreSQL's and pgbench's CPU per transaction.
+measure_pgbench() {
+    local case=$1 out="$tmp/pgbench.$1.txt" m0 m1 c0 c1 d0 d1 ntx
+    ((warmup <= 0)) || run_pgbench "$out.warmup" "$warmup"
+    m0=$(machine_ticks)
+    c0=$(client_cpu_ticks)
+    d0=$(postgres_cpu_ticks)
+    run_pgbench "$out" "$duration"
+    d1=$(postgres_cpu_ticks)
+    c1=$(client_cpu_ticks)
+    m1=$(machine_ticks)
+    rps[pgbench:$case]=$(awk '/^tps = / { printf "%d\n", $3 + 0.5; found = 1; exit } END { if (!found) print 0 }' "$out")
+    avg_ms[pgbench:$case]=$(awk '/^latency average = / { print $4; found = 1; exit } END { if (!found) print "nan" }' "$out")
+    p99[pgbench:$case]=nan
+    ntx=$(awk '/^number of transactions actually processed: / { print $6; exit }' "$out")
+    ntx=${ntx%%/*}
+    cpu_us[pgbench:$case]=$(per_request $((d1 - d0)) "${ntx:-0}")
+    db_us[pgbench:$case]=${cpu_us[pgbench:$case]}
+    client_us[pgbench:$case]=$(per_request $((c1 - c0)) "${ntx:-0}")
+    crashes[pgbench:$case]=0
+    others_pct[pgbench:$case]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((d1 - d0)) -v c=$((c1 - c0)) 'BEGIN {
+        split(m0, a, " "); split(m1, b, " "); total = b[2] - a[2]
+        o = (b[1] - a[1]) - s - c; if (o < 0) o = 0
+        printf "%d\n", (total > 0) ? 100 * o / total : 0 }')
+    grep -q '^number of failed transactions: 0 ' "$out" || ! grep -q '^number of failed transactions' "$out" ||
+        echo "WARN pgbench $case: $(grep '^number of failed transactions' "$out")"
+    log "pgbench $case: ${rps[pgbench:$case]} tps, latency avg ${avg_ms[pgbench:$case]} ms," \
+        "postgres cpu ${cpu_us[pgbench:$case]} us/txn, pgbench cpu ${client_us[pgbench:$case]} us/txn," \
+        "others ${others_pct[pgbench:$case]}% cpu"
 }
 
 # measure_quiet NAME CASE — measure, again (up to BENCH_RETRIES times) while
@@ -408,7 +700,7 @@ measure() {
 measure_quiet() {
     local name=$1 case=$2 try
     for ((try = 0; ; try++)); do
-        measure "$name" "$case"
+        if [[ $name == pgbench ]]; then measure_pgbench "$case"; else measure "$name" "$case"; fi
         ((${others_pct[$name:$case]} > 10)) || return 0
         ((try < retries)) || break
         log "$name $case: other programs were busy, measuring again"
@@ -420,7 +712,7 @@ measure_quiet() {
 # --------------------------------------------------------------------------
 ports=()
 p=$port_base
-while ((${#ports[@]} < 5)); do
+while ((${#ports[@]} < 7)); do
     ((p < port_base + 200)) || die "no free ports from $port_base"
     port_free "$p" && ports+=("$p")
     p=$((p + 1))
@@ -454,84 +746,108 @@ fi
 # The bytes every server must send for /fortunes: render_bench's hand-written
 # renderer (render_bench itself checks that the template renders the same).
 mkdir -p "$tmp/nginx/html"
-if ((need_fortunes)); then
+if ((need_page)); then
     timeout 60 "$build/bin/render_bench" --page >"$tmp/fortunes.html" || die "render_bench --page failed"
     check_fortunes_page "$tmp/fortunes.html"
+    log "fortunes: the expected page is $(wc -c <"$tmp/fortunes.html") bytes"
+fi
+if ((need_fortunes)); then
     cp "$tmp/fortunes.html" "$tmp/nginx/html/fortunes.html"
     # nginx's workers run as another user: let them reach (not list) the
     # private temp dir and read the page.
     chmod 711 "$tmp" "$tmp/nginx"
     chmod 755 "$tmp/nginx/html"
     chmod 644 "$tmp/nginx/html/fortunes.html"
-    log "fortunes: the expected page is $(wc -c <"$tmp/fortunes.html") bytes"
 fi
 
-# Bennu
-if [[ -n ${BENCH_BENNU_CMD:-} ]]; then
-    cmd=${BENCH_BENNU_CMD//@PORT@/${ports[0]}}
-    cmd=${cmd//@THREADS@/$threads}
-    read -r -a bennu_cmd <<<"$cmd"
-    log "bennu is stood in for by: ${bennu_cmd[*]}"
-    strict=0
-else
-    bennu_cmd=("$build/bin/bench_server")
-    strict=1
-fi
 master_env=()
 [[ $bennu_master == 1 ]] || master_env=(BENNU_MASTER=0)
-start_server bennu "${ports[0]}" /plaintext env PORT="${ports[0]}" BENNU_BIND=127.0.0.1 \
-    BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${bennu_cmd[@]}"
-check_response bennu /plaintext 'Hello, World!' text/plain "$strict"
-check_response bennu /json '{"message":"Hello, World!"}' application/json "$strict"
-if ((need_fortunes)); then
-    check_page bennu /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' "$strict"
-fi
 
-# Bennu in router mode (only for the json_router_* cases): the same binary
-# and settings behind its endpoint, router and "api" pipeline.
-if ((need_router)); then
-    router_cmd=("${bennu_cmd[@]}")
+# The web servers (only for the cases that are not database cases).
+if ((need_web)); then
+    # Bennu
     if [[ -n ${BENCH_BENNU_CMD:-} ]]; then
-        cmd=${BENCH_BENNU_CMD//@PORT@/${ports[3]}}
-        read -r -a router_cmd <<<"${cmd//@THREADS@/$threads}"
+        cmd=${BENCH_BENNU_CMD//@PORT@/${ports[0]}}
+        cmd=${cmd//@THREADS@/$threads}
+        read -r -a bennu_cmd <<<"$cmd"
+        log "bennu is stood in for by: ${bennu_cmd[*]}"
+        strict=0
+    else
+        bennu_cmd=("$build/bin/bench_server")
+        strict=1
     fi
-    start_server router "${ports[3]}" /api/json env BENCH_ROUTER=1 PORT="${ports[3]}" BENNU_BIND=127.0.0.1 \
-        BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${router_cmd[@]}"
-    check_response router /api/json '{"message":"Hello, World!"}' application/json "$strict" 'x-api-version: 1'
-    check_response router /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' \
-        "$strict" 'x-api-version: 1'
-    # The pipeline's first plug is real: a client that does not accept JSON gets 406.
-    got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: text/html' \
-        "http://127.0.0.1:${ports[3]}/api/json" || true)
-    if [[ $got != 406 ]]; then
-        [[ $strict == 1 ]] && die "router /api/json with Accept: text/html: status $got, not 406"
-        echo "WARN router /api/json with Accept: text/html: status $got, not 406"
+    start_server bennu "${ports[0]}" /plaintext env PORT="${ports[0]}" BENNU_BIND=127.0.0.1 \
+        BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${bennu_cmd[@]}"
+    check_response bennu /plaintext 'Hello, World!' text/plain "$strict"
+    check_response bennu /json '{"message":"Hello, World!"}' application/json "$strict"
+    if ((need_fortunes)); then
+        check_page bennu /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' "$strict"
+    fi
+
+    # Bennu in router mode (only for the json_router_* cases): the same binary
+    # and settings behind its endpoint, router and "api" pipeline.
+    if ((need_router)); then
+        router_cmd=("${bennu_cmd[@]}")
+        if [[ -n ${BENCH_BENNU_CMD:-} ]]; then
+            cmd=${BENCH_BENNU_CMD//@PORT@/${ports[3]}}
+            read -r -a router_cmd <<<"${cmd//@THREADS@/$threads}"
+        fi
+        start_server router "${ports[3]}" /api/json env BENCH_ROUTER=1 PORT="${ports[3]}" BENNU_BIND=127.0.0.1 \
+            BENNU_THREADS="$threads" BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "${router_cmd[@]}"
+        check_response router /api/json '{"message":"Hello, World!"}' application/json "$strict" 'x-api-version: 1'
+        check_response router /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' \
+            "$strict" 'x-api-version: 1'
+        # The pipeline's first plug is real: a client that does not accept JSON gets 406.
+        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -H 'Accept: text/html' \
+            "http://127.0.0.1:${ports[3]}/api/json" || true)
+        if [[ $got != 406 ]]; then
+            [[ $strict == 1 ]] && die "router /api/json with Accept: text/html: status $got, not 406"
+            echo "WARN router /api/json with Accept: text/html: status $got, not 406"
+        fi
+    fi
+
+    # nginx, as many workers as Bennu has threads
+    sed -e "s|@WORKERS@|$threads|g" -e "s|@PORT@|${ports[1]}|g" -e "s|@DIR@|$tmp/nginx|g" \
+        "$here/nginx.conf.in" >"$tmp/nginx/nginx.conf"
+    start_server nginx "${ports[1]}" /plaintext "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"
+    check_response nginx /plaintext 'Hello, World!' text/plain 1
+    check_response nginx /json '{"message":"Hello, World!"}' application/json 1
+    if ((need_fortunes)); then
+        check_page nginx /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' 1
+    fi
+    if ((need_router)); then
+        check_response nginx /api/json '{"message":"Hello, World!"}' application/json 1 'x-api-version: 1'
+        check_response nginx /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' 1 \
+            'x-api-version: 1'
+    fi
+
+    # The ceiling answers its plaintext response to every request, /json included.
+    start_server ceiling "${ports[2]}" /plaintext "$build/bin/ceiling" "${ports[2]}" "$threads"
+    check_response ceiling /plaintext 'Hello, World!' text/plain 1
+    # For the fortunes cases, a second ceiling answers the Fortunes page's bytes.
+    if ((need_fortunes)); then
+        start_server ceilhtml "${ports[4]}" /fortunes "$build/bin/ceiling" "${ports[4]}" "$threads" \
+            "$tmp/fortunes.html" 'text/html; charset=utf-8'
+        check_page ceilhtml /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' 1
     fi
 fi
 
-# nginx, as many workers as Bennu has threads
-sed -e "s|@WORKERS@|$threads|g" -e "s|@PORT@|${ports[1]}|g" -e "s|@DIR@|$tmp/nginx|g" \
-    "$here/nginx.conf.in" >"$tmp/nginx/nginx.conf"
-start_server nginx "${ports[1]}" /plaintext "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log"
-check_response nginx /plaintext 'Hello, World!' text/plain 1
-check_response nginx /json '{"message":"Hello, World!"}' application/json 1
-if ((need_fortunes)); then
-    check_page nginx /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' 1
+# The database servers: db_server over PostgreSQL (with the peer pgbench
+# against the same server) and over a SQLite file, each checked first.
+if ((need_pg)); then
+    start_postgres
+    start_server dbpg "${ports[5]}" /db env DATABASE_URL="$pg_url" POOL_SIZE="$pool_size" \
+        BENCH_DB_UPDATES="$db_updates" PORT="${ports[5]}" BENNU_BIND=127.0.0.1 BENNU_THREADS="$threads" \
+        BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "$build/bin/db_server"
+    check_db dbpg
 fi
-if ((need_router)); then
-    check_response nginx /api/json '{"message":"Hello, World!"}' application/json 1 'x-api-version: 1'
-    check_response nginx /api/json_value '{"message":"Hello, World!"}' 'application/json; charset=utf-8' 1 \
-        'x-api-version: 1'
-fi
-
-# The ceiling answers its plaintext response to every request, /json included.
-start_server ceiling "${ports[2]}" /plaintext "$build/bin/ceiling" "${ports[2]}" "$threads"
-check_response ceiling /plaintext 'Hello, World!' text/plain 1
-# For the fortunes cases, a second ceiling answers the Fortunes page's bytes.
-if ((need_fortunes)); then
-    start_server ceilhtml "${ports[4]}" /fortunes "$build/bin/ceiling" "${ports[4]}" "$threads" \
-        "$tmp/fortunes.html" 'text/html; charset=utf-8'
-    check_page ceilhtml /fortunes "$tmp/fortunes.html" 'text/html; charset=utf-8' 1
+if ((need_sqlite)); then
+    mkdir -p "$tmp/sqlite"
+    sqlite_file=$tmp/sqlite/bench.sqlite
+    start_server dbsqlite "${ports[6]}" /db env DATABASE_URL="sqlite:$sqlite_file" \
+        BENCH_DB_UPDATES="$db_updates" PORT="${ports[6]}" BENNU_BIND=127.0.0.1 BENNU_THREADS="$threads" \
+        BENNU_DRAIN_TIMEOUT_MS=1000 "${master_env[@]}" "$build/bin/db_server"
+    check_db dbsqlite
 fi
 
 # All servers listen; only the one being measured has work. Measuring the
@@ -542,7 +858,14 @@ for c in $cases; do
 done
 bennu_kib=$(server_rss_kib bennu)
 nginx_kib=$(server_rss_kib nginx)
+dbpg_kib=$(server_rss_kib dbpg)
+dbsqlite_kib=$(server_rss_kib dbsqlite)
 for s in "${!server_pid[@]}"; do stop_server "$s"; done
+stop_postgres
+web_cases= db_selected=
+for c in $cases; do
+    if db_case "$c"; then db_selected+=" $c"; else web_cases+=" $c"; fi
+done
 
 # --------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "nan" }'; }
@@ -551,7 +874,7 @@ overhead() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.1f%%\n", 100 
 
 # In a json_router_* case, "bennu" in the BENCH, BENCH_CPU and summary lines
 # is the router-mode server.
-for c in $cases; do
+for c in $web_cases; do
     m=$(case_main "$c")
     k=$(case_ceiling "$c")
     echo "BENCH $c bennu_rps=${rps[$m:$c]} peer=$(case_peer "$c") peer_rps=${rps[nginx:$c]}" \
@@ -561,15 +884,51 @@ for c in $cases; do
 done
 # Server CPU time per request: what each server costs, which still differs
 # when the client is the bottleneck and the rates come out equal.
-for c in $cases; do
+for c in $web_cases; do
     m=$(case_main "$c")
     echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[$m:$c]} nginx_us_per_req=${cpu_us[nginx:$c]}" \
         "ceiling_us_per_req=${cpu_us[$(case_ceiling "$c"):$c]}"
 done
-echo "BENCH_RSS bennu_kib=$bennu_kib nginx_kib=$nginx_kib"
+[[ -z $web_cases ]] || echo "BENCH_RSS bennu_kib=$bennu_kib nginx_kib=$nginx_kib"
+# The database cases: Bennu's requests/s and, for PostgreSQL, pgbench -S's
+# transactions/s against the same server (ratio = requests / transactions;
+# statements_ratio compares the SELECTs and UPDATEs Bennu made the database
+# run with pgbench's single SELECTs). CPU per request: Bennu's (SQLite's
+# included: it runs inside), PostgreSQL's, wrk's; per pgbench transaction:
+# PostgreSQL's and pgbench's.
+for c in $db_selected; do
+    m=$(case_servers "$c")
+    m=${m%% *}
+    st=$(case_statements "$c")
+    qps=$((${rps[$m:$c]} * st))
+    if pg_case "$c"; then
+        echo "BENCH $c bennu_rps=${rps[$m:$c]} peer=pgbench-S$([[ $pgbench_mode == simple ]] || echo "-$pgbench_mode") peer_tps=${rps[pgbench:$c]}" \
+            "ratio=$(ratio "${rps[$m:$c]}" "${rps[pgbench:$c]}") bennu_p99_ms=${p99[$m:$c]}" \
+            "bennu_avg_ms=${avg_ms[$m:$c]} peer_avg_ms=${avg_ms[pgbench:$c]} statements_per_req=$st" \
+            "bennu_statements_per_s=$qps statements_ratio=$(ratio "$qps" "${rps[pgbench:$c]}")" \
+            "pool_size=$pool_size updates=$db_updates"
+    else
+        echo "BENCH $c bennu_rps=${rps[$m:$c]} peer=none bennu_p99_ms=${p99[$m:$c]} bennu_avg_ms=${avg_ms[$m:$c]}" \
+            "statements_per_req=$st bennu_statements_per_s=$qps updates=$db_updates"
+    fi
+done
+for c in $db_selected; do
+    m=$(case_servers "$c")
+    m=${m%% *}
+    if pg_case "$c"; then
+        echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[$m:$c]} postgres_us_per_req=${db_us[$m:$c]}" \
+            "wrk_us_per_req=${client_us[$m:$c]} pgbench_postgres_us_per_txn=${db_us[pgbench:$c]}" \
+            "pgbench_client_us_per_txn=${client_us[pgbench:$c]}"
+    else
+        echo "BENCH_CPU $c bennu_us_per_req=${cpu_us[$m:$c]} wrk_us_per_req=${client_us[$m:$c]}"
+    fi
+done
+if [[ -n $db_selected ]]; then
+    echo "BENCH_RSS_DB$( ((need_pg)) && echo " dbpg_kib=$dbpg_kib")$( ((need_sqlite)) && echo " dbsqlite_kib=$dbsqlite_kib")"
+fi
 # What the endpoint, router and pipeline add to the bare handler, measured
 # next to each other in the same case.
-for c in $cases; do
+for c in $web_cases; do
     router_case "$c" || continue
     echo "BENCH_ROUTER case=$c bare_us_per_req=${cpu_us[bennu:$c]} router_us_per_req=${cpu_us[router:$c]}" \
         "overhead=$(overhead "${cpu_us[bennu:$c]}" "${cpu_us[router:$c]}")" \
@@ -582,11 +941,14 @@ done
 # nginx by 15% and reach 85% of the ceiling; with pipelining 65% of the ceiling;
 # the router and pipeline should add less than 10% of server CPU per request.
 # The fortunes cases have no target yet: their row is for reading only.
+# Database cases: db_pg should reach 80% of pgbench -S's transactions/s; the
+# others have no target.
 echo
 echo "Summary ($threads server threads, wrk -t$wrk_threads, ${duration}s per case; ratios are Bennu / other)"
-printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' case bennu nginx ceiling vs_nginx vs_ceiling target result
-met=0 total=0 noisy=0
-for c in $cases; do
+met=0 total=0 noisy=0 crashed=0
+[[ -z $web_cases ]] ||
+    printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' case bennu nginx ceiling vs_nginx vs_ceiling target result
+for c in $web_cases; do
     m=$(case_main "$c")
     k=$(case_ceiling "$c")
     r=$(ratio "${rps[$m:$c]}" "${rps[nginx:$c]}")
@@ -619,7 +981,50 @@ for c in $cases; do
     printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' "$c" "${rps[$m:$c]}" "${rps[nginx:$c]}" \
         "${rps[$k:$c]}" "$r" "$cr" "$want" "$ok"
 done
-echo "Targets met: $met/$total. Peak RSS: bennu ${bennu_kib} KiB, nginx ${nginx_kib} KiB."
+if [[ -n $db_selected ]]; then
+    [[ -z $web_cases ]] || echo
+    printf '%-26s %9s %9s %8s %12s  %-22s %s\n' case bennu_rps pgbench vs_pgbench statements/s target result
+fi
+for c in $db_selected; do
+    m=$(case_servers "$c")
+    m=${m%% *}
+    qps=$((${rps[$m:$c]} * $(case_statements "$c")))
+    if pg_case "$c"; then
+        peer=${rps[pgbench:$c]}
+        r=$(ratio "${rps[$m:$c]}" "$peer")
+    else
+        peer=- r=-
+    fi
+    if [[ $c == db_pg ]]; then
+        want="vs_pgbench>=0.80"
+        ok=$(awk -v r="$r" 'BEGIN { print (r != "nan" && r >= 0.80) ? "ok" : "MISSED" }')
+        total=$((total + 1))
+    else
+        want="(none)"
+        ok="-"
+    fi
+    for s in $(case_servers "$c"); do
+        if ((${others_pct[$s:$c]} > 10)); then
+            ok="$ok (noisy)"
+            noisy=1
+            break
+        fi
+    done
+    if ((${crashes[$m:$c]:-0} > 0)); then
+        ok="$ok (crashed)"
+        crashed=1
+    fi
+    [[ $ok != ok* ]] || met=$((met + 1))
+    printf '%-26s %9s %9s %8s %12s  %-22s %s\n' "$c" "${rps[$m:$c]}" "$peer" "$r" "$qps" "$want" "$ok"
+done
+rss="Peak RSS:"
+[[ -z $web_cases ]] || rss+=" bennu ${bennu_kib} KiB, nginx ${nginx_kib} KiB"
+((!need_pg)) || rss+="$([[ -z $web_cases ]] || echo ",") db_server/pg ${dbpg_kib} KiB"
+((!need_sqlite)) || rss+="$([[ -z $web_cases && $need_pg == 0 ]] || echo ",") db_server/sqlite ${dbsqlite_kib} KiB"
+echo "Targets met: $met/$total. $rss."
+if ((crashed)); then
+    echo "(crashed): a worker of db_server died during the run (WARN lines above); its numbers are not Bennu's."
+fi
 if ((noisy)); then
     echo "(noisy): other programs used more than 10% of the CPUs during a run of that case; rerun on a quiet machine."
 fi

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Bennu needs, only those missing.
 #   tools/deps.sh            build + test
-#   tools/deps.sh bench      also wrk and nginx (the benchmark's peer)
+#   tools/deps.sh bench      also wrk and nginx (the benchmark's peer), jq and sqlite3
 #   tools/deps.sh fuzz       also clang's libFuzzer runtime
 set -euo pipefail
 
 build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev libsqlite3-dev libpq-dev)
 test=(libcriterion-dev curl postgresql)
-bench=(wrk nginx-light)
+bench=(wrk nginx-light jq sqlite3) # jq, sqlite3: db_server's checks; pgbench comes with postgresql
 fuzz=(clang libclang-rt-14-dev)
 
 want=("${build[@]}" "${test[@]}")
