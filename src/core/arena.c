@@ -4,6 +4,7 @@
  * request that fits in one block costs no malloc/free at all once warm, and
  * a reset arena holds no memory (idle connections own nothing).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,6 +34,24 @@ static _Thread_local unsigned cache_len;
 
 static const size_t STANDARD = BLOCK_BYTES - sizeof(bn_arena_block);
 
+/* A thread that exits gives its cached blocks back (loop threads, helper
+ * threads of tests); the key's value only marks that the thread has a cache. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_key_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *unused)
+{
+    (void)unused;
+    while (cache) {
+        bn_arena_block *b = cache;
+        cache = b->prev;
+        free(b);
+    }
+    cache_len = 0;
+}
+
+static void cache_key_create(void) { pthread_key_create(&cache_key, cache_free); }
+
 static bn_arena_block *block_get(size_t need)
 {
     bn_arena_block *b;
@@ -52,6 +71,10 @@ static bn_arena_block *block_get(size_t need)
 static void block_put(bn_arena_block *b)
 {
     if (b->size == STANDARD && cache_len < CACHE_MAX) {
+        if (!cache) { /* first block cached by this thread: free them at its exit */
+            pthread_once(&cache_key_once, cache_key_create);
+            pthread_setspecific(cache_key, &cache_key);
+        }
         POISON(b->data, b->size);
         b->prev = cache;
         cache = b;
