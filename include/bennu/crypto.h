@@ -48,6 +48,8 @@ bool bn_base64url_decode(bn_buf *out, bn_str in, bool padded);
 void bn_hex_encode(bn_buf *out, const void *data, size_t len);
 /** Appends the bytes of an even-length hex string (either case); false, `out` unchanged, on junk. */
 bool bn_hex_decode(bn_buf *out, bn_str in);
+/** The same into `dst` (in.len / 2 bytes); false on junk (dst then partly written). */
+bool bn_hex_decode_to(uint8_t *dst, bn_str in);
 
 /* ---- hashes, MACs, comparison ------------------------------------------ */
 

@@ -134,19 +134,28 @@ static int nibble(char c)
     return -1;
 }
 
+bool bn_hex_decode_to(uint8_t *dst, bn_str in)
+{
+    if (in.len % 2)
+        return false;
+    for (size_t i = 0; i < in.len; i += 2) {
+        int hi = nibble(in.ptr[i]), lo = nibble(in.ptr[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        dst[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
 bool bn_hex_decode(bn_buf *out, bn_str in)
 {
     if (in.len % 2)
         return false;
     if (in.len == 0)
         return true;
-    uint8_t *w = (uint8_t *)bn_buf_reserve(out, in.len / 2);
-    for (size_t i = 0; i < in.len; i += 2) {
-        int hi = nibble(in.ptr[i]), lo = nibble(in.ptr[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false; /* nothing committed: out->len not yet advanced */
-        w[i / 2] = (uint8_t)(hi << 4 | lo);
-    }
+    /* Written past out->len: nothing is committed until the whole string decoded. */
+    if (!bn_hex_decode_to((uint8_t *)bn_buf_reserve(out, in.len / 2), in))
+        return false;
     out->len += in.len / 2;
     return true;
 }

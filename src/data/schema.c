@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bennu/crypto.h"
 #include "data/data_internal.h"
 
 /* ---- lookup ------------------------------------------------------------- */
@@ -230,17 +231,6 @@ static bool parse_bool(bn_str s, bool *out)
     return false;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* PostgreSQL's bytea text output: "\x" then two hex digits per byte. */
 static bool decode_bytea_hex(bn_str s, bn_arena *a, bn_str *out)
 {
@@ -248,12 +238,8 @@ static bool decode_bytea_hex(bn_str s, bn_arena *a, bn_str *out)
         return false;
     size_t n = (s.len - 2) / 2;
     char *p = bn_arena_alloc(a, n + 1);
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(s.ptr[2 + 2 * i]), lo = hex_digit(s.ptr[3 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return false;
-        p[i] = (char)(hi << 4 | lo);
-    }
+    if (!bn_hex_decode_to((uint8_t *)p, bn_str_make(s.ptr + 2, s.len - 2)))
+        return false;
     p[n] = '\0';
     *out = bn_str_make(p, n);
     return true;
