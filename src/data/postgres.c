@@ -29,6 +29,7 @@
 
 #include <libpq-fe.h>
 
+#include "bennu/crypto.h"
 #include "bennu/runtime.h"
 #include "data_internal.h"
 
@@ -596,29 +597,17 @@ static int encode(bn_arena *a, const bn_db_value *params, size_t n, encoded *e, 
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* bytea's text output: "\x0a1b…" (hex, the default) or the old escape format. */
 static bn_str decode_bytea(bn_arena *a, const char *s, size_t len)
 {
     if (len >= 2 && s[0] == '\\' && s[1] == 'x') {
         size_t n = (len - 2) / 2;
         char *out = bn_arena_alloc(a, n + 1);
-        for (size_t i = 0; i < n; i++) {
-            int hi = hexval(s[2 + 2 * i]), lo = hexval(s[3 + 2 * i]);
-            out[i] = (char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo));
+        if (bn_hex_decode_to((uint8_t *)out, bn_str_make(s + 2, len - 2))) {
+            out[n] = '\0';
+            return bn_str_make(out, n);
         }
-        out[n] = '\0';
-        return bn_str_make(out, n);
+        /* not hex after all: libpq's decoder below handles every form */
     }
     size_t n = 0;
     unsigned char *raw = PQunescapeBytea((const unsigned char *)s, &n);

@@ -853,8 +853,7 @@ static int read_records(const bn_schema *s, const bn_db_rows *rows, bn_arena *a,
     *items = NULL;
     if (rows->nrows == 0)
         return 0;
-    char *p = bn_arena_alloc(a, rows->nrows * s->size);
-    memset(p, 0, rows->nrows * s->size);
+    char *p = bn_arena_alloc(a, rows->nrows * s->size); /* bn__record_from_row zeroes each */
     for (size_t i = 0; i < rows->nrows; i++)
         if (!bn__record_from_row(s, rows, i, p + i * s->size, a, err))
             return -1;
@@ -924,8 +923,7 @@ static int preload(bn_repo *r, const bn_query *q, const bn_assoc *as, char *item
     /* Every child, in key order, in one array. */
     char *children = NULL;
     if (total) {
-        children = bn_arena_alloc(a, total * rs->size);
-        memset(children, 0, total * rs->size);
+        children = bn_arena_alloc(a, total * rs->size); /* zeroed row by row when read */
         size_t at = 0;
         for (size_t c = 0; c < nchunks; c++)
             for (size_t i = 0; i < chunk_rows[c].nrows; i++, at++)
@@ -1049,7 +1047,7 @@ static bool cell_text(bn_db_value v, char *buf, size_t cap)
 
 static bool is_text_cell(bn_type t)
 {
-    return t == BN_TYPE_TEXT || t == BN_TYPE_STRING || t == BN_TYPE_DECIMAL;
+    return t == BN_TYPE_TEXT || t == BN_TYPE_STRING || t == BN_TYPE_DECIMAL || t == BN_TYPE_UUID;
 }
 
 static bool cell_int(bn_db_value v, int64_t *out)

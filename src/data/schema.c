@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "bennu/crypto.h"
 #include "data/data_internal.h"
 
 /* ---- lookup ------------------------------------------------------------- */
@@ -231,20 +230,6 @@ static bool parse_bool(bn_str s, bool *out)
     return false;
 }
 
-/* PostgreSQL's bytea text output: "\x" then two hex digits per byte. */
-static bool decode_bytea_hex(bn_str s, bn_arena *a, bn_str *out)
-{
-    if (s.len < 2 || s.ptr[0] != '\\' || s.ptr[1] != 'x' || (s.len - 2) % 2)
-        return false;
-    size_t n = (s.len - 2) / 2;
-    char *p = bn_arena_alloc(a, n + 1);
-    if (!bn_hex_decode_to((uint8_t *)p, bn_str_make(s.ptr + 2, s.len - 2)))
-        return false;
-    p[n] = '\0';
-    *out = bn_str_make(p, n);
-    return true;
-}
-
 /* A number as text, for a string field that received one. */
 static const char *number_text(bn_arena *a, bn_db_value cell)
 {
@@ -358,7 +343,7 @@ bool bn__field_store(const bn_schema *s, size_t field, void *record, bn_db_value
     }
     case BN_TYPE_BINARY: {
         bn_str v;
-        if (cell.type == BN_TYPE_BINARY || (text && !decode_bytea_hex(cell.u.s, a, &v))) {
+        if (cell.type == BN_TYPE_BINARY || text) { /* PostgreSQL's adapter decodes bytea itself */
             /* bytes as they came (a copy: the cell may live in a scratch arena) */
             char *copy = bn_arena_alloc(a, cell.u.s.len + 1);
             if (cell.u.s.len)

@@ -456,11 +456,12 @@ Test(data_core, field_store_conversions)
     cr_expect_eq(t.seen_at, 1706702400000000);
     cr_expect_not_null(store(&t, "seen_at", text_cell("yesterday")));
     cr_expect_not_null(store(&t, "seen_at", bn_db_int(5)));
-    /* binary: bytes (SQLite blobs), PostgreSQL's bytea hex */
+    /* binary: bytes (SQLite blobs; PostgreSQL's adapter decodes bytea); text is its own bytes,
+     * even when it looks like bytea hex */
     cr_expect_null(store(&t, "data", bn_db_bytes(bn_str_make("\0\1\2", 3))));
     cr_expect(bytes_is(t.data, "\0\1\2", 3));
     cr_expect_null(store(&t, "data", text_cell("\\x00ff41")));
-    cr_expect(bytes_is(t.data, "\0\xff" "A", 3));
+    cr_expect(bytes_is(t.data, "\\x00ff41", 8));
     cr_expect_null(store(&t, "data", bn_db_bytes(bn_str_make("", 0))));
     cr_expect_not_null(t.data.ptr, "an empty binary is not NULL");
     cr_expect_eq(t.data.len, 0);
