@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bennu/value.h"
 #include "template/template_internal.h"
 
 /* What the current dynamic of a frame holds so far. */
@@ -707,55 +708,13 @@ bn_rendered *bn_tpl_render_tree_fn(bn_arena *arena, bn_tpl_fn *fn, const void *a
 /* ------------------------------------------------------------------------ */
 /* Trees to JSON                                                              */
 
-/* A JSON string; invalid UTF-8 becomes U+FFFD so the text frame stays valid. */
-static void json_string(bn_buf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
-    bn_buf_append(out, "\"", 1);
-    while (p < end) {
-        unsigned char c = *p;
-        if (BN_LIKELY(c >= 0x20 && c < 0x80 && c != '"' && c != '\\')) {
-            p++;
-            continue;
-        }
-        size_t skip = 1;
-        if (c >= 0x80) {
-            size_t n = bn__tpl_utf8_seq(p, (size_t)(end - p), &skip);
-            if (n) {
-                p += n;
-                continue;
-            }
-        }
-        bn_buf_append(out, run, (size_t)(p - run));
-        switch (c) {
-        case '"': bn_buf_append(out, "\\\"", 2); break;
-        case '\\': bn_buf_append(out, "\\\\", 2); break;
-        case '\n': bn_buf_append(out, "\\n", 2); break;
-        case '\r': bn_buf_append(out, "\\r", 2); break;
-        case '\t': bn_buf_append(out, "\\t", 2); break;
-        default:
-            if (c < 0x20) {
-                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                bn_buf_append(out, u, 6);
-            } else {
-                bn_buf_append(out, BN__TPL_FFFD, 3);
-            }
-        }
-        p += skip;
-        run = p;
-    }
-    bn_buf_append(out, run, (size_t)(p - run));
-    bn_buf_append(out, "\"", 1);
-}
-
 static void json_statics(bn_buf *out, const bn_tpl_block *b)
 {
     bn_buf_append(out, "\"s\":[", 5);
     for (uint32_t i = 0; i <= b->ndynamics; i++) {
         if (i)
             bn_buf_append(out, ",", 1);
-        json_string(out, b->statics[i].ptr, b->statics[i].len);
+        bn_json_encode_string(out, b->statics[i]);
     }
     bn_buf_append(out, "]", 1);
 }
@@ -769,7 +728,7 @@ static bool json_dyn(bn_buf *out, const bn_dyn *d)
 {
     switch (d->kind) {
     case BN_DYN_STRING:
-        json_string(out, d->u.string.ptr, d->u.string.len);
+        bn_json_encode_string(out, d->u.string);
         return true;
     case BN_DYN_NESTED:
         return json_node(out, d->u.nested, false, false);
