@@ -27,7 +27,8 @@ function(bennu_templates target)
     # page_html/home.html.bnx is page_html_home, as bennu-tpl names it.
     get_filename_component(dir ${abs} DIRECTORY)
     get_filename_component(dir ${dir} NAME)
-    if(dir MATCHES "_html$")
+    # The same rule as file_base() in src/template/compiler/module.c.
+    if(dir MATCHES ".+_html$")
       set(base "${dir}_${base}")
     endif()
     string(REGEX REPLACE "[^A-Za-z0-9_]" "_" base ${base})

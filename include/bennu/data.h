@@ -344,7 +344,9 @@ typedef struct bn_repo bn_repo;
 
 typedef struct bn_repo_config {
     const char *url;            /* "sqlite:path", "sqlite::memory:", "postgres://user:pw@host:port/db"; NULL: DATABASE_URL, else "sqlite:app.db" */
-    unsigned pool_size;         /* PostgreSQL connections (per process); 0: POOL_SIZE, else 10 */
+    unsigned pool_size;         /* connections in all, split evenly over the loop threads (rounded up,
+                                   at least one each; threads outside a loop share one more sub-pool);
+                                   0: POOL_SIZE, else 10 for PostgreSQL, one per loop thread for SQLite */
     uint64_t checkout_timeout_ms; /* 0: 15000 */
     uint64_t query_timeout_ms;    /* 0: 15000 */
     bool quiet;                 /* no query log lines (BENNU_LOG_LEVEL=debug shows them) */

@@ -199,7 +199,8 @@ void bn_tpl_escape(bn_buf *out, const char *s, size_t len);
 
 /** Whether a URL's scheme is safe for href/src: anything but javascript:,
  *  vbscript: and data: (case-insensitive, ignoring leading spaces and control
- *  characters as browsers do). */
+ *  characters, and tabs and newlines anywhere in the scheme, as browsers do:
+ *  "java\nscript:" is refused). */
 bool bn_tpl_url_is_safe(const char *url, size_t len);
 
 /* ------------------------------------------------------------------------ */

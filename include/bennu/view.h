@@ -86,7 +86,7 @@ void bn_plug_put_layout(bn_conn *c, const void *opts /* bn_tpl_fn *, via BN_PLUG
  * ⊃ layout ⊃ page, each layout's inner_content rendering the next level, and
  * sends it with `status` (0: the status put on the conn, else 200) as
  * text/html; charset=utf-8 (unless a content-type was put already). A render
- * error (bn_tpl_render_html_fn's message) raises 500 with it, which logs it.
+ * error (bn_tpl_render_html_in's message) raises 500 with it, which logs it.
  */
 void bn_conn_render_fn(bn_conn *c, int status, bn_tpl_fn *fn, const void *assigns);
 /**
