@@ -8,6 +8,7 @@
 #define BENNU_CORE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,26 @@ void bn_buf_printf(bn_buf *b, const char *fmt, ...) BN_PRINTF(2, 3);
 /** Drops the first `n` bytes, moving the rest to the front. */
 void bn_buf_consume(bn_buf *b, size_t n);
 void bn_buf_free(bn_buf *b);
+
+/* ------------------------------------------------------------------------ */
+/* Shared bytes: immutable, reference-counted across threads (a broadcast's   */
+/* frame written to many connections). Atomic counts; the last unref frees.   */
+
+typedef struct bn_shared {
+    _Atomic(size_t) refs;
+    size_t len;
+    char data[]; /* len bytes */
+} bn_shared;
+
+/** A block of `len` bytes with one reference; fill `data` before sharing it. */
+bn_shared *bn_shared_new(size_t len);
+static inline bn_shared *bn_shared_ref(bn_shared *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+/** Drops a reference; frees the block with the last one. NULL is ignored. */
+void bn_shared_unref(bn_shared *s);
 
 /* ------------------------------------------------------------------------ */
 /* Arena: a bump allocator for memory whose lifetime is one request (or one  */

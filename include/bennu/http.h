@@ -214,6 +214,62 @@ void bn_conn_put_private(bn_conn *c, const char *key, void *value);
 void *bn_conn_private(const bn_conn *c, const char *key);
 
 /* ------------------------------------------------------------------------ */
+/* Protocol upgrade (WebSocket): after a 101 response the connection's bytes  */
+/* belong to a stream handler. The http layer still owns the socket, the      */
+/* write queue (writev, write timeout) and the thread's scratch buffer: input */
+/* is offered from the scratch buffer and only an unconsumed tail is kept.   */
+
+typedef struct bn_stream bn_stream;
+typedef struct bn_stream_handler {
+    /**
+     * Bytes arrived: data[0..len) (writable, for unmasking in place). Returns
+     * how many were consumed; the rest is kept and offered again, first,
+     * with the next bytes. Called on the loop's stack, never from a task.
+     */
+    size_t (*on_data)(bn_stream *s, void *user, char *data, size_t len);
+    /**
+     * The connection is gone (peer closed, read or write error, write
+     * timeout, or after bn_stream_close). The last callback: the stream must
+     * not be used after it. Not called from inside on_data.
+     */
+    void (*on_close)(bn_stream *s, void *user);
+    /** The server begins a graceful drain: say goodbye and bn_stream_close. */
+    void (*on_drain)(bn_stream *s, void *user);
+} bn_stream_handler;
+
+/**
+ * Hands the connection to `h` once this exchange's response (a 101, sent by
+ * the caller) has been written; input that followed the request goes to
+ * on_data. The exchange itself ends as usual when the handler returns.
+ * Returns the stream (writes before the hand-over are dropped), or NULL for
+ * an in-process request, which has no connection.
+ */
+bn_stream *bn_conn_upgrade(bn_conn *c, const bn_stream_handler *h, void *user);
+
+/** Queues bytes (copied). They leave at the end of the current batch, or with bn_stream_flush. */
+void bn_stream_write(bn_stream *s, const void *data, size_t len);
+/**
+ * Queues sh->data[off..off+len) by reference (no copy): written at once
+ * when nothing else waits, else kept with a reference until written.
+ */
+void bn_stream_write_shared(bn_stream *s, bn_shared *sh, size_t off, size_t len);
+/** Writes what is queued now (from a task or the loop). Returns 0, or -1 if the connection broke. */
+int bn_stream_flush(bn_stream *s);
+/** Bytes queued and not yet written. */
+size_t bn_stream_pending(const bn_stream *s);
+/** Stops offering input (a handler is busy); bytes that arrive meanwhile wait in the kernel. */
+void bn_stream_pause(bn_stream *s);
+/** Offers input again, starting with what was kept. Call from the loop's stack, not a task. */
+void bn_stream_resume(bn_stream *s);
+/** Closes after the queued output is written (on_close follows). Safe from any callback. */
+void bn_stream_close(bn_stream *s);
+/** Closes at the next loop turn, dropping queued output (a client that does not read). */
+void bn_stream_abort(bn_stream *s);
+/** Peer address as text. */
+const char *bn_stream_remote_ip(bn_stream *s);
+bn_loop *bn_stream_loop(bn_stream *s);
+
+/* ------------------------------------------------------------------------ */
 /* Errors                                                                     */
 
 /**

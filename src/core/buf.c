@@ -57,3 +57,17 @@ void bn_buf_free(bn_buf *b)
     free(b->data);
     *b = (bn_buf)BN_BUF_INIT;
 }
+
+bn_shared *bn_shared_new(size_t len)
+{
+    bn_shared *s = bn_xmalloc(sizeof(*s) + len);
+    atomic_init(&s->refs, 1);
+    s->len = len;
+    return s;
+}
+
+void bn_shared_unref(bn_shared *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        free(s);
+}

@@ -67,6 +67,11 @@ static void close_now(bn_http_conn *hc)
     bn__out_discard(hc);
     if (hc->write_waiter)
         bn_task_wake(hc->write_waiter); /* it will see the closed fd */
+    if (hc->stream) { /* an upgraded connection: its handler's last callback */
+        const bn_stream_handler *h = hc->stream;
+        hc->stream = NULL;
+        h->on_close((bn_stream *)hc, hc->stream_user);
+    }
     if (hc->state == CONN_HANDLING)
         return;
     hc->state = CONN_CLOSED;
@@ -101,6 +106,7 @@ static void arm_state_timer(bn_http_conn *hc)
     case CONN_BODY: ms = lim->body_timeout_ms; break;
     case CONN_LINGER: ms = BN_HTTP_LINGER_MS; break;
     case CONN_HANDLING: /* the handler's time is its own business */
+    case CONN_UPGRADED: /* the stream handler keeps its own time */
     case CONN_CLOSED: bn_timer_stop(&hc->timer); return;
     }
     bn_timer_start(hc->thr->loop, &hc->timer, ms);
@@ -116,9 +122,18 @@ static void enter(bn_http_conn *hc, bn_conn_state state)
         arm_state_timer(hc);
 }
 
+static void stream_settle(bn_http_conn *hc);
+
 static void conn_timeout(bn_timer *t)
 {
     bn_http_conn *hc = bn_container_of(t, bn_http_conn, timer);
+    if (hc->state == CONN_UPGRADED && !hc->write_timer) { /* a close the stream asked for */
+        if (hc->broken)
+            close_now(hc);
+        else
+            stream_settle(hc);
+        return;
+    }
     if (hc->write_timer || hc->state == CONN_IDLE || hc->state == CONN_LINGER) {
         close_now(hc);
         return;
@@ -149,8 +164,17 @@ static void finish_exchange(bn_http_conn *hc)
     hc->served++;
     bn__exchange_run_deferred(hc->ex);
     bn__exchange_finish(hc->ex);
+    const bn_stream_handler *upgrade = hc->ex->upgrade;
+    hc->stream_user = hc->ex->upgrade_user;
     hc->ex = NULL;
     bn_arena_reset(&hc->arena);
+    if (upgrade && !hc->close_after_flush && hc->io.fd >= 0) {
+        hc->stream = upgrade;
+        enter(hc, CONN_UPGRADED);
+        return;
+    }
+    if (upgrade) /* the connection will not carry it (closing, draining): let it free its state */
+        upgrade->on_close((bn_stream *)hc, hc->stream_user);
     enter(hc, CONN_IDLE);
 }
 
@@ -190,6 +214,8 @@ static void handler_done(void *arg)
         close_now(hc);
         return;
     }
+    if (hc->state == CONN_UPGRADED)
+        hc->read_pending = true; /* what followed the handshake, and what the kernel holds */
     after_output(hc);
 }
 
@@ -327,7 +353,7 @@ static int take_body(bn_http_conn *hc, char *p, size_t *avail)
 static size_t process(bn_http_conn *hc, char *data, size_t *len)
 {
     size_t off = 0;
-    while (off < *len && !hc->close_after_flush && hc->state != CONN_HANDLING &&
+    while (off < *len && !hc->close_after_flush && hc->state != CONN_HANDLING && hc->state != CONN_UPGRADED &&
            hc->out_pending < BN_HTTP_OUT_HIGH_WATER) {
         char *p = data + off;
         size_t avail = *len - off;
@@ -410,10 +436,16 @@ static void discard_input(bn_http_conn *hc)
     }
 }
 
+static void stream_readable(bn_http_conn *hc);
+
 static void on_readable(bn_http_conn *hc)
 {
     if (hc->state == CONN_LINGER) {
         discard_input(hc);
+        return;
+    }
+    if (hc->state == CONN_UPGRADED) {
+        stream_readable(hc);
         return;
     }
     if (hc->state == CONN_HANDLING || hc->close_after_flush || hc->out_pending >= BN_HTTP_OUT_HIGH_WATER) {
@@ -451,6 +483,10 @@ static void on_readable(bn_http_conn *hc)
         keep_input(hc, data, len, consumed, from_scratch);
         if (hc->io.fd < 0)
             return;
+        if (hc->state == CONN_UPGRADED) { /* the handshake's answer first, then the frames */
+            hc->read_pending = true;
+            break;
+        }
         if (hc->state == CONN_HANDLING || hc->close_after_flush || hc->out_pending >= BN_HTTP_OUT_HIGH_WATER) {
             hc->read_pending = true;
             break;
@@ -559,8 +595,199 @@ void bn__http_drain_conns(bn_http_thread *thr)
             close_now(hc);
         else if (hc->state == CONN_IDLE && hc->served > 0)
             hc->close_after_flush = true;
+        else if (hc->state == CONN_UPGRADED && hc->stream && hc->stream->on_drain)
+            hc->stream->on_drain((bn_stream *)hc, hc->stream_user);
     }
 }
+
+/* ---- upgraded connections (bn_stream) ------------------------------------------ */
+
+bn_stream *bn_conn_upgrade(bn_conn *c, const bn_stream_handler *h, void *user)
+{
+    if (c->hc->local) {
+        bn_error("bn_conn_upgrade: an in-process request has no connection to hand over");
+        return NULL;
+    }
+    c->upgrade = h;
+    c->upgrade_user = user;
+    return (bn_stream *)c->hc;
+}
+
+/* Gives data[0..len) to the stream handler and keeps what it did not consume. */
+static void stream_offer(bn_http_conn *hc, char *data, size_t len, bool from_scratch)
+{
+    hc->in_stream_cb = true;
+    size_t consumed = hc->stream->on_data((bn_stream *)hc, hc->stream_user, data, len);
+    hc->in_stream_cb = false;
+    keep_input(hc, data, len, BN_MIN(consumed, len), from_scratch);
+}
+
+static bool stream_blocked(const bn_http_conn *hc)
+{
+    return hc->stream_paused || hc->close_after_flush || hc->io.fd < 0 || !hc->stream;
+}
+
+/* Reads and offers input until the kernel has no more or the handler pauses. */
+static void stream_readable(bn_http_conn *hc)
+{
+    if (stream_blocked(hc)) {
+        hc->read_pending = true;
+        return;
+    }
+    hc->read_pending = false;
+    if (hc->in.len) /* kept from before a pause, or sent right behind the handshake */
+        stream_offer(hc, hc->in.data, hc->in.len, false);
+    while (!stream_blocked(hc)) {
+        bool from_scratch = hc->in.len == 0;
+        size_t room = BN_HTTP_SCRATCH_SIZE;
+        if (!from_scratch)
+            bn_buf_reserve(&hc->in, room = 16 * 1024);
+        char *dst = from_scratch ? hc->thr->scratch : hc->in.data + hc->in.len;
+        ssize_t n = read(hc->io.fd, dst, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) { /* the peer is gone: nothing more can be said to it */
+            close_now(hc);
+            return;
+        }
+        if (from_scratch) {
+            stream_offer(hc, dst, (size_t)n, true);
+        } else {
+            hc->in.len += (size_t)n;
+            stream_offer(hc, hc->in.data, hc->in.len, false);
+        }
+        if ((size_t)n < room && !hc->peer_hup)
+            break;
+    }
+    if (hc->io.fd >= 0 && stream_blocked(hc))
+        hc->read_pending = true;
+    stream_settle(hc);
+}
+
+/* Writes what is queued, then closes, arms the write timer or reads on. */
+static void stream_settle(bn_http_conn *hc)
+{
+    if (hc->io.fd < 0)
+        return;
+    if (bn__out_flush(hc) < 0) {
+        close_now(hc);
+        return;
+    }
+    after_output(hc);
+}
+
+/* Defers work on the stream to the next loop turn (from a task, a callback
+ * or a broadcast, where closing now would pull the connection from under the caller). */
+static void stream_later(bn_http_conn *hc)
+{
+    if (hc->write_timer)
+        return; /* the write timer's own turn comes; a broken write is seen there */
+    bn_timer_start(hc->thr->loop, &hc->timer, 0);
+}
+
+static bool stream_writable(const bn_http_conn *hc)
+{
+    return hc->io.fd >= 0 && hc->state == CONN_UPGRADED && !hc->close_after_flush && !hc->broken;
+}
+
+void bn_stream_write(bn_stream *s, const void *data, size_t len)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    if (stream_writable(hc))
+        bn__out_append(hc, data, len);
+}
+
+void bn_stream_write_shared(bn_stream *s, bn_shared *sh, size_t off, size_t len)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    if (!stream_writable(hc))
+        return;
+    size_t done = 0;
+    if (!hc->out_head) { /* nothing queued: straight to the kernel, no reference kept */
+        ssize_t w;
+        do
+            w = write(hc->io.fd, sh->data + off, len);
+        while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN) {
+            hc->broken = true;
+            stream_later(hc);
+            return;
+        }
+        done = w > 0 ? (size_t)w : 0;
+        if (done == len)
+            return;
+    }
+    bn__out_shared(hc, sh, off + done, len - done);
+    if (!hc->in_stream_cb && bn_stream_flush(s) < 0)
+        return;
+}
+
+int bn_stream_flush(bn_stream *s)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    if (hc->io.fd < 0 || hc->broken)
+        return -1;
+    if (hc->in_stream_cb)
+        return 0; /* the batch's flush follows */
+    if (bn__out_flush(hc) < 0) {
+        hc->broken = true;
+        stream_later(hc);
+        return -1;
+    }
+    if (hc->want_write && !hc->write_timer) {
+        hc->write_timer = true;
+        bn_timer_start(hc->thr->loop, &hc->timer, hc->thr->cfg->limits.write_timeout_ms);
+    }
+    return 0;
+}
+
+size_t bn_stream_pending(const bn_stream *s) { return ((const bn_http_conn *)s)->out_pending; }
+
+void bn_stream_pause(bn_stream *s) { ((bn_http_conn *)s)->stream_paused = true; }
+
+void bn_stream_resume(bn_stream *s)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    hc->stream_paused = false;
+    if (!hc->in_stream_cb && hc->state == CONN_UPGRADED && (hc->read_pending || hc->in.len))
+        stream_readable(hc);
+}
+
+void bn_stream_close(bn_stream *s)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    if (hc->io.fd < 0 || hc->close_after_flush)
+        return;
+    hc->close_after_flush = true;
+    if (!hc->in_stream_cb) /* else the batch's end settles it */
+        stream_later(hc);
+}
+
+void bn_stream_abort(bn_stream *s)
+{
+    bn_http_conn *hc = (bn_http_conn *)s;
+    if (hc->io.fd < 0)
+        return;
+    hc->broken = true;
+    hc->write_timer = false; /* the next turn closes, whatever the timer was measuring */
+    bn_timer_start(hc->thr->loop, &hc->timer, 0);
+}
+
+const char *bn_stream_remote_ip(bn_stream *s)
+{
+    static _Thread_local char text[INET6_ADDRSTRLEN];
+    const bn_peer_addr *peer = &((bn_http_conn *)s)->peer;
+    strcpy(text, "unknown");
+    if (peer->sa.sa_family == AF_INET)
+        inet_ntop(AF_INET, &peer->in.sin_addr, text, sizeof text);
+    else if (peer->sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &peer->in6.sin6_addr, text, sizeof text);
+    return text;
+}
+
+bn_loop *bn_stream_loop(bn_stream *s) { return ((bn_http_conn *)s)->thr->loop; }
 
 /* ---- in-process requests (no socket) ---------------------------------------- */
 

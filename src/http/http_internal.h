@@ -36,10 +36,14 @@ typedef struct bn_listener {
     bn_http_thread *thr;
 } bn_listener;
 
-/* One output segment: bytes (file_fd < 0) or a region of a file. */
+/* One output segment: bytes (file_fd < 0), a region of a file, or bytes
+ * shared by reference (`shared`: buf is unused). */
 typedef struct bn_out_seg {
     struct bn_out_seg *next;
     bn_buf buf;
+    bn_shared *shared;
+    const char *shared_ptr;
+    size_t shared_len;
     size_t sent;
     int file_fd;
     off_t file_off;
@@ -88,6 +92,8 @@ struct bn_conn {
     int raised;
     const char *raise_message;
     char *remote_ip;
+    const bn_stream_handler *upgrade; /* bn_conn_upgrade: who takes the connection after this response */
+    void *upgrade_user;
 };
 
 typedef enum bn_conn_state {
@@ -96,6 +102,7 @@ typedef enum bn_conn_state {
     CONN_BODY,     /* head parsed, waiting for the body; body timer armed */
     CONN_HANDLING, /* a handler task is suspended */
     CONN_LINGER,   /* error sent: discard input until EOF or timeout, then close */
+    CONN_UPGRADED, /* a stream handler (WebSocket) owns the bytes; only the write timer runs */
     CONN_CLOSED,   /* fd closed; struct freed at the next loop turn */
 } bn_conn_state;
 
@@ -125,6 +132,11 @@ struct bn_http_conn {
     size_t head_len;      /* of ex, once parsed */
     bool continue_sent;   /* 100 Continue already written for ex */
     bn_peer_addr peer;
+    const bn_stream_handler *stream; /* CONN_UPGRADED: the protocol handler and its state */
+    void *stream_user;
+    bool stream_paused;   /* the handler asked for no input */
+    bool in_stream_cb;    /* inside on_data: closing waits until it returns */
+    bool broken;          /* a write failed outside the loop's own path: close at the next turn */
 };
 
 struct bn_http_thread {
@@ -166,6 +178,8 @@ void bn__out_append(bn_http_conn *hc, const void *data, size_t len);
 char *bn__out_reserve(bn_http_conn *hc, size_t len); /* then bn__out_commit */
 void bn__out_commit(bn_http_conn *hc, size_t len);
 void bn__out_file(bn_http_conn *hc, int fd, off_t off, size_t len);
+/** Queues sh->data[off..off+len) by reference (takes a reference). */
+void bn__out_shared(bn_http_conn *hc, bn_shared *sh, size_t off, size_t len);
 /** Writes what it can. Returns 0, or -1 if the connection broke (caller closes). */
 int bn__out_flush(bn_http_conn *hc);
 void bn__out_discard(bn_http_conn *hc);

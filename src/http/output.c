@@ -27,6 +27,7 @@ static bn_out_seg *seg_new(bn_http_thread *thr)
     }
     s->next = NULL;
     s->buf.len = 0;
+    s->shared = NULL;
     s->sent = 0;
     s->file_fd = -1;
     s->file_off = 0;
@@ -38,6 +39,7 @@ static void seg_free(bn_http_thread *thr, bn_out_seg *s)
 {
     if (s->file_fd >= 0)
         close(s->file_fd);
+    bn_shared_unref(s->shared);
     if (thr->seg_cache_len >= SEG_CACHE_MAX || s->buf.cap > SEG_KEEP_CAP) {
         bn_buf_free(&s->buf);
         free(s);
@@ -71,7 +73,7 @@ static void push(bn_http_conn *hc, bn_out_seg *s)
 static bn_out_seg *byte_tail(bn_http_conn *hc)
 {
     bn_out_seg *t = hc->out_tail;
-    if (!t || t->file_fd >= 0) {
+    if (!t || t->file_fd >= 0 || t->shared) {
         t = seg_new(hc->thr);
         push(hc, t);
     }
@@ -102,6 +104,23 @@ void bn__out_file(bn_http_conn *hc, int fd, off_t off, size_t len)
     hc->out_pending += len;
 }
 
+void bn__out_shared(bn_http_conn *hc, bn_shared *sh, size_t off, size_t len)
+{
+    bn_out_seg *s = seg_new(hc->thr);
+    s->shared = bn_shared_ref(sh);
+    s->shared_ptr = sh->data + off;
+    s->shared_len = len;
+    push(hc, s);
+    hc->out_pending += len;
+}
+
+/* The bytes of a byte or shared segment. */
+static const char *seg_bytes(const bn_out_seg *s, size_t *len)
+{
+    *len = s->shared ? s->shared_len : s->buf.len;
+    return s->shared ? s->shared_ptr : s->buf.data;
+}
+
 static void pop_head(bn_http_conn *hc)
 {
     bn_out_seg *s = hc->out_head;
@@ -117,7 +136,9 @@ static void advance(bn_http_conn *hc, size_t n)
     hc->out_pending -= n;
     while (n > 0) {
         bn_out_seg *s = hc->out_head;
-        size_t left = s->buf.len - s->sent;
+        size_t len;
+        seg_bytes(s, &len);
+        size_t left = len - s->sent;
         if (n < left) {
             s->sent += n;
             return;
@@ -132,10 +153,12 @@ static int write_bytes(bn_http_conn *hc)
     struct iovec iov[MAX_IOV];
     int n = 0;
     for (bn_out_seg *s = hc->out_head; s && s->file_fd < 0 && n < MAX_IOV; s = s->next) {
-        if (s->buf.len == s->sent)
+        size_t len;
+        const char *bytes = seg_bytes(s, &len);
+        if (len == s->sent)
             continue;
-        iov[n].iov_base = s->buf.data + s->sent;
-        iov[n].iov_len = s->buf.len - s->sent;
+        iov[n].iov_base = (char *)bytes + s->sent;
+        iov[n].iov_len = len - s->sent;
         n++;
     }
     if (n == 0) { /* only empty byte segments before a file */
