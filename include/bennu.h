@@ -19,6 +19,7 @@
 #include "bennu/session.h"
 #include "bennu/template.h"
 #include "bennu/view.h"
+#include "bennu/socket.h"
 #include "bennu/testing.h"
 
 #endif

@@ -265,6 +265,13 @@ void bn_stream_resume(bn_stream *s);
 void bn_stream_close(bn_stream *s);
 /** Closes at the next loop turn, dropping queued output (a client that does not read). */
 void bn_stream_abort(bn_stream *s);
+/**
+ * Registers `fn` to run on every loop thread of the server when a graceful
+ * drain begins, before idle connections close: for long-lived state that is
+ * not a connection (long-poll sessions). Process-wide, at most 8 hooks; a
+ * hook registered twice runs once.
+ */
+void bn_http_on_drain(void (*fn)(void));
 /** Peer address as text. */
 const char *bn_stream_remote_ip(bn_stream *s);
 bn_loop *bn_stream_loop(bn_stream *s);

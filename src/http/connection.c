@@ -49,6 +49,7 @@ static void conn_free(bn_timer *t)
     bn_http_conn *hc = bn_container_of(t, bn_http_conn, timer);
     bn_http_thread *thr = hc->thr;
     free(hc);
+    thr->nconns--; /* counted until freed, so that a drain waits for this turn too */
     bn__http_conn_gone(thr);
 }
 
@@ -63,7 +64,6 @@ static void close_now(bn_http_conn *hc)
     close(hc->io.fd);
     hc->io.fd = -1;
     bn_list_remove(&hc->link);
-    hc->thr->nconns--;
     bn__out_discard(hc);
     if (hc->write_waiter)
         bn_task_wake(hc->write_waiter); /* it will see the closed fd */
@@ -582,8 +582,38 @@ int bn__conn_flush_from_task(bn_http_conn *hc)
 
 /* ---- graceful drain -------------------------------------------------------- */
 
+#define MAX_DRAIN_HOOKS 8
+static pthread_mutex_t drain_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*drain_hooks[MAX_DRAIN_HOOKS])(void);
+static unsigned ndrain_hooks;
+
+void bn_http_on_drain(void (*fn)(void))
+{
+    pthread_mutex_lock(&drain_hooks_lock);
+    bool known = false;
+    for (unsigned i = 0; i < ndrain_hooks; i++)
+        known |= drain_hooks[i] == fn;
+    if (!known && ndrain_hooks < MAX_DRAIN_HOOKS)
+        drain_hooks[ndrain_hooks++] = fn;
+    else if (!known)
+        bn_error("bn_http_on_drain: more than %d hooks", MAX_DRAIN_HOOKS);
+    pthread_mutex_unlock(&drain_hooks_lock);
+}
+
+static void run_drain_hooks(void)
+{
+    pthread_mutex_lock(&drain_hooks_lock);
+    unsigned n = ndrain_hooks;
+    void (*hooks[MAX_DRAIN_HOOKS])(void);
+    memcpy(hooks, drain_hooks, sizeof hooks);
+    pthread_mutex_unlock(&drain_hooks_lock);
+    for (unsigned i = 0; i < n; i++)
+        hooks[i]();
+}
+
 void bn__http_drain_conns(bn_http_thread *thr)
 {
+    run_drain_hooks();
     bn_list *n = thr->conns.next;
     while (n != &thr->conns) {
         bn_http_conn *hc = bn_container_of(n, bn_http_conn, link);
