@@ -77,6 +77,126 @@ const char *bn_test_cookie(const bn_test_client *t, const char *name);
 /** Puts a cookie in the jar (sent with every later request). */
 void bn_test_put_cookie(bn_test_client *t, const char *name, const char *value);
 
+/* ------------------------------------------------------------------------ */
+/* Channels [Phoenix.ChannelTest]                                             */
+
+/*
+ * A bn_test_socket is a socket of `def` connected in-process: no HTTP, no
+ * WebSocket, but the same channel core (routing, join, handle_in, replies,
+ * broadcasts, intercepts, timers) behind a transport that records what the
+ * client would receive, decoded. The calls run the thread's loop (made on
+ * first use if the thread has none) until what they wait for arrives, or
+ * for at most their timeout: call them from the thread's plain code, never
+ * from a task or a loop callback. A socket also subscribes to the topics it
+ * joins, so bn_test_assert_broadcast sees every broadcast on them, even one
+ * the channel's own client is spared (broadcast_from) or that handle_out
+ * drops. docs/guides/channels.md has a whole test.
+ *
+ * Example:
+ *
+ *     bn_test_socket *ts = bn_test_socket_connect(&user_socket, NULL);
+ *     assert(strcmp(bn_test_join(ts, "room:lobby", NULL, NULL), "ok") == 0);
+ *     const char *ref = bn_test_push(ts, "room:lobby", "ping", "{\"n\":1}");
+ *     const bn_test_msg *r = bn_test_assert_reply(ts, ref, "ok", 0);
+ *     assert(r && bn_value_get(r->payload, "n"));
+ *     bn_test_push(ts, "room:lobby", "new_msg", "{\"body\":\"hi\"}");
+ *     assert(bn_test_assert_broadcast(ts, "room:lobby", "new_msg", 0));
+ *     assert(bn_test_assert_push(ts, "room:lobby", "new_msg", 0));  // what the client got
+ *     bn_test_socket_close(ts);
+ */
+
+#include "bennu/socket.h"
+
+/** How long an assertion waits when given 0 ms (it returns as soon as the message is there). */
+#define BN_TEST_ASSERT_TIMEOUT_MS 5000
+/** How long a refutation waits when given 0 ms (it always waits that long). */
+#define BN_TEST_REFUTE_TIMEOUT_MS 100
+
+typedef struct bn_test_socket bn_test_socket;
+
+/** A message the client received, decoded; it lives as long as its socket. */
+typedef struct bn_test_msg {
+    const char *topic;
+    const char *event;       /* "phx_reply" for a reply */
+    const char *join_ref;    /* NULL: null (broadcasts, replies outside a channel) */
+    const char *ref;         /* NULL: null (pushes, broadcasts) */
+    const char *status;      /* a reply's status ("ok", "error", ...); NULL for other messages */
+    const bn_value *payload; /* the JSON payload, or a reply's response; NULL when binary */
+    bn_str binary;           /* a binary payload (or binary reply); .ptr NULL for JSON */
+} bn_test_msg;
+
+/**
+ * Connects a socket of `def` with the connect params `params_json` (a JSON
+ * object, NULL: {}), as the V2 client does. def->connect runs in a task (it
+ * may suspend) and gets c == NULL. Returns NULL if connect refused.
+ */
+bn_test_socket *bn_test_socket_connect(const bn_socket_def *def, const char *params_json);
+/** The same with the client's `authToken` (bn_socket_auth_token during connect). */
+bn_test_socket *bn_test_socket_connect_token(const bn_socket_def *def, const char *params_json,
+                                             const char *auth_token);
+/** The server side of the socket (bn_socket_id, bn_socket_state), or NULL once closed. */
+bn_socket *bn_test_socket_get(bn_test_socket *ts);
+/**
+ * Closes the socket as a client going away would (channels terminate with
+ * "closed"; a suspended callback is let finish first) and frees it, with
+ * every message it received. NULL is ignored.
+ */
+void bn_test_socket_close(bn_test_socket *ts);
+
+/**
+ * Joins `topic` with `payload_json` (NULL: {}) and waits for the reply:
+ * returns its status ("ok", "error"), or NULL if none came within
+ * BN_TEST_ASSERT_TIMEOUT_MS. `*response` (may be NULL) gets the reply's
+ * response. Later pushes to `topic` carry this join's ref.
+ */
+const char *bn_test_join(bn_test_socket *ts, const char *topic, const char *payload_json, const bn_value **response);
+/**
+ * Pushes `event` with `payload_json` (NULL: {}) to `topic`, as
+ * channel.push() does, and returns the message's ref for
+ * bn_test_assert_reply. Does not wait: the handler runs while a later call
+ * runs the loop (messages of one socket are handled in order). A payload
+ * that is not JSON aborts the test.
+ */
+const char *bn_test_push(bn_test_socket *ts, const char *topic, const char *event, const char *payload_json);
+/** The same with a binary payload (a V2 binary frame, handle_in gets msg->binary). */
+const char *bn_test_push_binary(bn_test_socket *ts, const char *topic, const char *event, bn_str bytes);
+/** Leaves `topic` (phx_leave); returns the ref: the reply is "ok", then phx_close comes. */
+const char *bn_test_leave(bn_test_socket *ts, const char *topic);
+/** Subscribes the test to `topic` (as joining does) for bn_test_assert_broadcast. */
+void bn_test_subscribe(bn_test_socket *ts, const char *topic);
+
+/*
+ * The assertions run the loop until a matching message arrives or
+ * `timeout_ms` passes (0: the defaults above), and take the message they
+ * return: each message is matched at most once, the oldest first, and
+ * messages that do not match stay for later assertions [assert_receive].
+ */
+
+/** The reply to `ref` with `status` (NULL: any), or NULL [assert_reply]. */
+const bn_test_msg *bn_test_assert_reply(bn_test_socket *ts, const char *ref, const char *status, unsigned timeout_ms);
+/** True if no reply to `ref` came within `timeout_ms` (a handle_in that does not reply) [refute_reply]. */
+bool bn_test_refute_reply(bn_test_socket *ts, const char *ref, unsigned timeout_ms);
+/**
+ * A message `event` on `topic` (NULL: any topic) sent to the client: a push,
+ * a broadcast it got, phx_close or phx_error; NULL if none [assert_push].
+ */
+const bn_test_msg *bn_test_assert_push(bn_test_socket *ts, const char *topic, const char *event, unsigned timeout_ms);
+/** True if no `event` on `topic` (NULL: any) reached the client within `timeout_ms` [refute_push]. */
+bool bn_test_refute_push(bn_test_socket *ts, const char *topic, const char *event, unsigned timeout_ms);
+/** A broadcast of `event` on `topic`, seen through the test's subscription; NULL if none [assert_broadcast]. */
+const bn_test_msg *bn_test_assert_broadcast(bn_test_socket *ts, const char *topic, const char *event,
+                                            unsigned timeout_ms);
+/** True if no broadcast of `event` on `topic` came within `timeout_ms`. */
+bool bn_test_refute_broadcast(bn_test_socket *ts, const char *topic, const char *event, unsigned timeout_ms);
+/** The oldest message the client received and no assertion took yet, whatever it is (for order checks), or NULL. */
+const bn_test_msg *bn_test_next(bn_test_socket *ts, unsigned timeout_ms);
+/**
+ * Waits for the server to close the socket (bn_socket_disconnect, a
+ * malformed message): returns the WebSocket close code (1001 for a
+ * disconnect), or 0 if it stayed open.
+ */
+int bn_test_assert_close(bn_test_socket *ts, unsigned timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

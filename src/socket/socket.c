@@ -534,12 +534,10 @@ int bn__socket_input(bn_socket *s, bool binary, bn_str msg)
         work_free(w);
         return BN_SOCKET_ERROR;
     }
-    if (!route_input(s, w)) {
-        work_free(w);
-        flush(s);
-        return BN_SOCKET_DONE;
-    }
+    if (!route_input(s, w))
+        work_free(w); /* answered at once; a leave may have queued a terminate */
     pump(s);
+    flush(s);
     if (s->busy || !bn_list_empty(&s->queue)) {
         s->stalled = true;
         return BN_SOCKET_BUSY;
