@@ -3,17 +3,24 @@
  * the HTTP server, the web layer and compiled templates: an endpoint with
  * plugs, a router with pipelines, pages rendered from templates/ inside a
  * root layout, params, JSON, a handler that suspends without stalling
- * anyone, and a Server-Sent Events clock. Later issues add channels, LiveView, the
+ * anyone, a Server-Sent Events clock, and a chat room over Channels that the
+ * npm phoenix client joins from the browser. Later issues add LiveView, the
  * data layer and generators.
  *
  * Run: make run (or build/bin/showcase; `build/bin/showcase routes` prints the routes).
+ * The chat page needs the npm client: `npm ci` in examples/showcase/assets
+ * (make runs it).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bennu.h>
 
+#include "page_html_chat.html.h"
 #include "page_html_hello.html.h"
 #include "page_html_home.html.h"
 #include "root.html.h"
@@ -27,6 +34,9 @@ static const showcase_demo demos[] = {
      "params from a form or JSON body, answered as JSON (curl -d 'user[name]=Ada' localhost:4000/api/echo)."},
     {"POST /api/upload", NULL,
      "a multipart upload, streamed to a temporary file as it arrives (curl -F file=@big.iso localhost:4000/api/upload)."},
+    {"/chat", "/chat",
+     "a chat room over Channels: the npm phoenix client joins room:lobby over a WebSocket (long-poll if that "
+     "fails) and every message is broadcast to the room. Open it in two tabs."},
     {"/plaintext", "/plaintext", "a TechEmpower endpoint that make bench races against nginx (so is /json)."},
     {"/health", "/health", "a liveness check."},
 };
@@ -96,6 +106,73 @@ static void upload(bn_conn *c)
 
 static void health(bn_conn *c) { bn_conn_text(c, 200, BN_STR("ok\n")); }
 
+/* ---- a chat room over Channels ---------------------------------------------- */
+
+/* Any join is accepted; the reply's response is {}. */
+static int room_join(bn_channel *ch, const bn_value *payload)
+{
+    (void)ch, (void)payload;
+    return 0;
+}
+
+/* new_msg {"body": ...} goes to everyone in the room as is; ping is answered with what it carried. */
+static void room_in(bn_channel *ch, const bn_channel_msg *m)
+{
+    if (bn_str_eq(m->event, BN_STR("new_msg")) && bn_value_get(m->payload, "body"))
+        bn_channel_broadcast(ch, "new_msg", m->payload);
+    else if (bn_str_eq(m->event, BN_STR("ping")) && m->binary.ptr)
+        bn_channel_reply_binary(ch, "ok", m->binary);
+    else if (bn_str_eq(m->event, BN_STR("ping")))
+        bn_channel_reply(ch, "ok", m->payload);
+}
+
+static const bn_channel_def room_channel = {.name = "RoomChannel", .join = room_join, .handle_in = room_in};
+static const bn_channel_route channels[] = {{"room:*", &room_channel}};
+static const bn_socket_def user_socket = {
+    .name = "UserSocket",
+    .path = "/socket", /* /socket/websocket and /socket/longpoll */
+    .channels = channels,
+    .nchannels = BN_ARRAY_LEN(channels),
+    .longpoll = true,
+};
+
+/* The npm client's bundle, from examples/showcase/assets (found from this file's path, set in main). */
+static char assets_dir[PATH_MAX];
+static char phoenix_js_path[PATH_MAX + 64];
+
+static bool phoenix_js_present(void) { return access(phoenix_js_path, R_OK) == 0; }
+
+static void chat(bn_conn *c)
+{
+    bn_render(c, page_html_chat, &(page_html_chat_assigns){phoenix_js_present(), assets_dir});
+}
+
+static void phoenix_js(bn_conn *c)
+{
+    if (!phoenix_js_present()) {
+        bn_conn_text(c, 404,
+                     bn_str_from_cstr(bn_arena_printf(bn_conn_arena(c),
+                                                      "the phoenix client is missing: run `npm ci` in %s\n",
+                                                      assets_dir)));
+        return;
+    }
+    bn_conn_put_resp_content_type(c, "text/javascript");
+    if (bn_conn_send_file(c, 200, phoenix_js_path) < 0)
+        bn_raise(c, 404, "the phoenix client cannot be read");
+}
+
+static void find_assets(void)
+{
+    const char *file = __FILE__; /* absolute when CMake builds it */
+    const char *slash = strrchr(file, '/');
+    if (slash)
+        snprintf(assets_dir, sizeof assets_dir, "%.*s/assets", (int)(slash - file), file);
+    else
+        snprintf(assets_dir, sizeof assets_dir, "assets");
+    snprintf(phoenix_js_path, sizeof phoenix_js_path, "%s/node_modules/phoenix/priv/static/phoenix.min.js",
+             assets_dir);
+}
+
 static void routes(bn_router *r)
 {
     bn_pipeline(r, "browser", BN_PLUG(bn_plug_secure_headers, NULL), BN_PLUG_ROOT_LAYOUT(root));
@@ -104,6 +181,7 @@ static void routes(bn_router *r)
         bn_get(r, "/hello/:name", hello);
         bn_get(r, "/sleep", sleepy);
         bn_get(r, "/clock", clock_events);
+        bn_get(r, "/chat", chat);
     }
     bn_scope(r, "/api") {
         bn_post(r, "/echo", echo);
@@ -112,15 +190,18 @@ static void routes(bn_router *r)
     bn_get(r, "/plaintext", plaintext);
     bn_get(r, "/json", json);
     bn_get(r, "/health", health);
+    bn_get(r, "/assets/phoenix.js", phoenix_js);
 }
 
 static const bn_plug endpoint_plugs[] = {
+    BN_PLUG(bn_socket_plug, &user_socket), /* first: it answers /socket/... and halts */
     BN_PLUG(bn_plug_request_id, NULL),
     BN_PLUG(bn_plug_logger, NULL),
 };
 
 int main(int argc, char **argv)
 {
+    find_assets();
     bn_router *r = bn_router_new();
     routes(r);
     bn_endpoint ep = {.plugs = endpoint_plugs, .nplugs = BN_ARRAY_LEN(endpoint_plugs), .router = r};

@@ -1,6 +1,7 @@
 /*
  * The web layer over real sockets: the showcase app (endpoint, router,
- * pipelines, params, SSE, error views) driven by curl.
+ * pipelines, params, SSE, error views, the chat page and its socket) driven
+ * by curl.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <bennu.h>
 
 #include "harness.h"
 
@@ -121,8 +124,8 @@ Test(web_socket, bennu_routes_prints_the_table)
     int st;
     char *out = bt_run(BENNU_BIN_DIR "/bennu routes " BENNU_BIN_DIR "/showcase", &st);
     cr_expect_eq(st, 0);
-    cr_expect(strstr(out, "hello_path  GET   /hello/:name  hello"), "%s", out);
-    cr_expect(strstr(out, "echo_path  POST  /api/echo     echo"), "%s", out);
+    cr_expect(strstr(out, "hello_path  GET   /hello/:name        hello"), "%s", out);
+    cr_expect(strstr(out, "echo_path  POST  /api/echo           echo"), "%s", out);
     free(out);
 }
 
@@ -220,4 +223,83 @@ Test(web_socket, streamed_upload_limits_answer_413)
     while (temp_files_left() > 0 && bt_now_ms() - t0 < 3000)
         usleep(10000);
     cr_expect_eq(temp_files_left(), 0, "a refused upload leaves no temporary file");
+}
+
+/* ---- the chat page: a socket at /socket and the npm phoenix client at /assets/phoenix.js ---- */
+
+#define PHOENIX_JS BENNU_SOURCE_DIR "/examples/showcase/assets/node_modules/phoenix/priv/static/phoenix.min.js"
+
+Test(web_socket, chat_page_and_its_client_are_served)
+{
+    struct stat st;
+    bool present = stat(PHOENIX_JS, &st) == 0;
+    char *out = curl("-i URL/chat");
+    cr_expect(strstr(out, "HTTP/1.1 200 OK"));
+    cr_expect(strstr(out, "<script src=\"/assets/phoenix.js\"></script>"), "%s", out);
+    cr_expect(strstr(out, "socket.channel('room:lobby'"), "the inline script joins the room: %s", out);
+    cr_expect_eq(strstr(out, "id=\"chat-missing\"") != NULL, !present,
+                 "the page says so when the client is missing (it is %s)", present ? "there" : "missing");
+    free(out);
+    out = curl("URL/");
+    cr_expect(strstr(out, "<a href=\"/chat\"><code>/chat</code></a>"), "the home page links to it: %s", out);
+    free(out);
+
+    out = curl("-o /dev/null -w '%{http_code} %{content_type} %{size_download}' URL/assets/phoenix.js");
+    if (present) {
+        char want[128];
+        snprintf(want, sizeof want, "200 text/javascript; charset=utf-8 %lld", (long long)st.st_size);
+        cr_expect_str_eq(out, want);
+    } else {
+        cr_expect(strncmp(out, "404 ", 4) == 0, "%s", out);
+    }
+    free(out);
+}
+
+/* The strings of a long-poll answer's "messages" array, concatenated. */
+static char *longpoll(const char *args, char *token, size_t token_cap)
+{
+    char *out = curl(args);
+    bn_arena a = BN_ARENA_INIT;
+    bn_json_error err;
+    const bn_value *v = bn_json_parse(&a, bn_str_from_cstr(out), &err);
+    cr_assert_not_null(v, "long-poll answers JSON: %s", out);
+    bn_str t = bn_value_str(bn_value_get(v, "token"));
+    if (t.ptr && token)
+        snprintf(token, token_cap, BN_STR_FMT, BN_STR_ARG(t));
+    bn_buf msgs = BN_BUF_INIT;
+    bn_buf_printf(&msgs, "status %lld:", (long long)bn_value_get(v, "status")->as.i);
+    const bn_value *list = bn_value_get(v, "messages");
+    for (size_t i = 0; i < bn_value_len(list); i++)
+        bn_buf_printf(&msgs, " " BN_STR_FMT, BN_STR_ARG(bn_value_str(bn_value_at(list, i))));
+    bn_buf_append(&msgs, "", 1);
+    bn_arena_destroy(&a);
+    free(out);
+    return msgs.data;
+}
+
+Test(web_socket, chat_room_over_long_poll)
+{
+    char token[256] = "", args[1024];
+    char *msgs = longpoll("'URL/socket/longpoll?vsn=2.0.0'", token, sizeof token);
+    cr_expect_str_eq(msgs, "status 410:", "a new session");
+    free(msgs);
+    cr_assert(token[0]);
+    const char *posts[] = {"[\"1\",\"1\",\"room:lobby\",\"phx_join\",{}]",
+                           "[\"1\",\"2\",\"room:lobby\",\"ping\",{\"n\":7}]",
+                           "[\"1\",\"3\",\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]"};
+    for (size_t i = 0; i < BN_ARRAY_LEN(posts); i++) {
+        snprintf(args, sizeof args,
+                 "-H 'content-type: application/json' --data '%s' 'URL/socket/longpoll?vsn=2.0.0&token=%s'", posts[i],
+                 token);
+        msgs = longpoll(args, NULL, 0);
+        cr_expect_str_eq(msgs, "status 200:", "post %zu", i);
+        free(msgs);
+    }
+    snprintf(args, sizeof args, "'URL/socket/longpoll?vsn=2.0.0&token=%s'", token);
+    msgs = longpoll(args, NULL, 0);
+    cr_expect_str_eq(msgs,
+                     "status 200: [\"1\",\"1\",\"room:lobby\",\"phx_reply\",{\"status\":\"ok\",\"response\":{}}]"
+                     " [\"1\",\"2\",\"room:lobby\",\"phx_reply\",{\"status\":\"ok\",\"response\":{\"n\":7}}]"
+                     " [null,null,\"room:lobby\",\"new_msg\",{\"body\":\"hi\"}]");
+    free(msgs);
 }
