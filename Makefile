@@ -18,6 +18,7 @@ release: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# release runs deps, whose npm ci in examples/showcase/assets gives the chat page its client.
 run: release
 	PORT=$(PORT) $(BUILD)/bin/showcase
 

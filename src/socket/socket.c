@@ -113,7 +113,7 @@ static void close_later(bn_socket *s, int code)
 /* A client that lets output pile up past the high-water mark is dropped. */
 static void check_outgoing(bn_socket *s)
 {
-    if (s->t && s->t->pending(s) > bn__socket_max_outgoing(s->def)) {
+    if (s->t && !s->later_code && s->t->pending(s) > bn__socket_max_outgoing(s->def)) {
         bn_warn("%s: client does not read; %zu bytes unsent: closing", s->def->name ? s->def->name : "socket",
                 s->t->pending(s));
         close_later(s, BN_WS_CLOSE_POLICY);
