@@ -677,6 +677,33 @@ Test(websocket, several_frames_in_one_write_get_every_reply)
     stop_clean();
 }
 
+/* ---- connect_info -------------------------------------------------------------------------- */
+
+/* connect gets the request: its peer, its headers, and the session its cookie carries. */
+Test(websocket, connect_sees_the_peer_the_headers_and_the_session)
+{
+    int fd = bt_connect(srv.port);
+    cr_assert(bt_send_str(fd, "GET /login/ada HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    bt_response r;
+    cr_assert_eq(bt_read_response(fd, &r, false), 1);
+    cr_assert_eq(r.status, 200, "%s", r.head);
+    char cookie[1024];
+    cr_assert(bt_header(&r, "set-cookie", cookie, sizeof cookie), "no session cookie: %s", r.head);
+    *strchrnul(cookie, ';') = '\0';
+    bt_response_free(&r);
+    close(fd);
+
+    char extra[1200];
+    snprintf(extra, sizeof extra, "Cookie: %s\r\nX-Client-Name: raw-test\r\n", cookie);
+    wsc c = ws_open_with("vsn=2.0.0", extra);
+    join_lobby(&c);
+    send_text(&c, "[\"1\",\"2\",\"room:lobby\",\"whoami\",{}]");
+    expect_text(&c, "[\"1\",\"2\",\"room:lobby\",\"phx_reply\",{\"status\":\"ok\",\"response\":"
+                    "{\"peer\":\"127.0.0.1\",\"client_name\":\"raw-test\",\"session_user\":\"ada\"}}]");
+    ws_close(&c);
+    stop_clean();
+}
+
 /* ---- extensions ------------------------------------------------------------------------ */
 
 /* channel_server leaves `compress` off: the offer is not taken, and a compressed frame is a protocol error. */

@@ -22,6 +22,33 @@ static bool str_is(bn_str s, const char *lit) { return bn_str_eq(s, bn_str_from_
 
 /* ---- socket ------------------------------------------------------------ */
 
+/* The session GET /login/:user sets, which connect reads back (connect_info). */
+static const bn_session_opts session_opts = {
+    .key = "_cs_key",
+    .signing_salt = "channel server",
+    .secret_key_base = "channel-server-secret-channel-server-secret-channel-server-secret!",
+};
+
+/* What connect saw of the request: "whoami" answers with it. */
+typedef struct socket_info {
+    char peer[48];
+    char client_name[64];
+    char session_user[64];
+} socket_info;
+
+static void copy_str(char *dst, size_t size, bn_str s) { snprintf(dst, size, "%.*s", (int)s.len, s.ptr ? s.ptr : ""); }
+
+static void remember_connect_info(bn_socket *s, bn_conn *c)
+{
+    socket_info *info = bn_socket_state(s);
+    if (!c)
+        return;
+    copy_str(info->peer, sizeof info->peer, bn_str_from_cstr(bn_conn_remote_ip(c)));
+    copy_str(info->client_name, sizeof info->client_name, bn_conn_req_header(c, BN_STR("x-client-name")));
+    bn_plug_fetch_session(c, &session_opts);
+    copy_str(info->session_user, sizeof info->session_user, bn_value_str(bn_session_get(c, "user")));
+}
+
 /* Refuses reject=1 and a wrong auth token; names the socket after user_id (for "kick"). */
 static int user_connect(bn_socket *s, const bn_value *params, bn_conn *c)
 {
@@ -30,6 +57,7 @@ static int user_connect(bn_socket *s, const bn_value *params, bn_conn *c)
     bn_str token = bn_socket_auth_token(s);
     if (token.ptr && !str_is(token, "secret-token"))
         return -1;
+    remember_connect_info(s, c);
     bn_str user = bn_value_str(bn_value_get(params, "user_id"));
     if (user.len)
         bn_socket_set_id(s, bn_arena_printf(bn_conn_arena(c), "users_socket:%.*s", (int)user.len, user.ptr));
@@ -114,6 +142,14 @@ static void room_in(bn_channel *ch, const bn_channel_msg *m)
         /* After the flood in every thread's queue: with one loop thread, who gets this has seen it all sent. */
         bn_broadcast_json("room:lobby", "flood_done", BN_STR("{}"));
         bn_channel_reply(ch, "ok", NULL);
+    } else if (str_is(ev, "whoami")) { /* what connect saw: peer, a header, the session */
+        const socket_info *info = bn_socket_state(bn_channel_socket(ch));
+        bn_arena *a = bn_channel_arena(ch);
+        bn_value *r = bn_value_object(a);
+        bn_value_set(a, r, "peer", bn_value_string(a, bn_str_from_cstr(info->peer)));
+        bn_value_set(a, r, "client_name", bn_value_string(a, bn_str_from_cstr(info->client_name)));
+        bn_value_set(a, r, "session_user", bn_value_string(a, bn_str_from_cstr(info->session_user)));
+        bn_channel_reply(ch, "ok", r);
     } else if (str_is(ev, "kick")) {
         const char *id = kick_id(bn_channel_arena(ch), m->payload);
         if (!id) {
@@ -162,6 +198,7 @@ static bn_socket_def user_socket = {
     .channels = channels,
     .nchannels = BN_ARRAY_LEN(channels),
     .connect = user_connect,
+    .state_size = sizeof(socket_info),
     .longpoll = true,
     .auth_token = true,
     .check_origin = BN_ORIGIN_ANY,
@@ -197,6 +234,14 @@ static void phoenix_js(bn_conn *c)
         bn_conn_text(c, 404, BN_STR("PHOENIX_JS is not set or cannot be read\n"));
 }
 
+/* GET /login/:user puts the user in the session cookie that a socket's connect then reads. */
+static void login(bn_conn *c)
+{
+    bn_plug_fetch_session(c, &session_opts);
+    bn_session_put(c, "user", bn_value_string(bn_conn_arena(c), bn_conn_param(c, "user")));
+    bn_conn_text(c, 200, BN_STR("ok\n"));
+}
+
 static const bn_plug endpoint_plugs[] = {
     BN_PLUG(bn_socket_plug, &user_socket),
     BN_PLUG(bn_plug_logger, NULL),
@@ -217,6 +262,7 @@ int main(int argc, char **argv)
     user_socket.compress = getenv("CHANNEL_SERVER_COMPRESS") != NULL; /* permessage-deflate when offered */
     bn_router *r = bn_router_new();
     bn_get(r, "/chat", chat);
+    bn_get(r, "/login/:user", login);
     bn_get(r, "/assets/phoenix.js", phoenix_js);
     bn_endpoint ep = {.plugs = endpoint_plugs, .nplugs = BN_ARRAY_LEN(endpoint_plugs), .router = r};
     int status = bn_endpoint_main(&ep, 1, argv);
