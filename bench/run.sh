@@ -14,6 +14,11 @@
 # PostgreSQL (tools/pg_test_server.sh, stopped at the end) and a SQLite file
 # in the temp dir; for the *_pg cases the peer is `pgbench -S` against the
 # same PostgreSQL, measured right after Bennu.
+# The WebSocket cases (ws_n*) run chanload (N clients joined to one topic:
+# join rate, server memory per idle connection, broadcast fan-out, echo
+# round trip) against chan_server (bennu/socket.h) and then against its peer
+# bench/ws_peer.mjs (Node and the npm `ws` package), one server at a time,
+# after every other case, and print one BENCH line per measure with ratios.
 #
 # Usage: bench/run.sh [BUILD_DIR [CASE...]]   (default: build; binaries in BUILD_DIR/bin;
 #                                              CASE... as in BENCH_CASES, e.g. `fortunes`)
@@ -23,7 +28,7 @@
 #   BENCH_DURATION=10      seconds measured per case and server
 #   BENCH_WARMUP=2         seconds of warm-up before each measurement (0: none)
 #   BENCH_WRK_THREADS=2    wrk client threads
-#   BENCH_PORT=18080       first port tried; seven free ports are picked from it
+#   BENCH_PORT=18080       first port tried; nine free ports are picked from it
 #   BENCH_RETRIES=2        re-measurements of a run during which other programs
 #                          took more than 10% of the CPUs
 #   BENCH_CASES="..."      space-separated subset of the cases (see all_cases;
@@ -34,7 +39,8 @@
 #                          render microbenchmark alone (render_bench, no server).
 #                          Any fortunes* word also runs render_bench.
 #                          "db" selects the eight database cases, "pg" the
-#                          *_pg ones, "sqlite" the *_sqlite ones.
+#                          *_pg ones, "sqlite" the *_sqlite ones, "ws" ws_n19000
+#                          (ws_n1000 is known but not run by default).
 #   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
 #   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
 #                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@");
@@ -49,6 +55,12 @@
 #                          as `pgbench -S` runs), extended or prepared
 #   BENCH_PG_BIN=DIR       PostgreSQL's programs (pgbench, psql); default: the
 #                          newest /usr/lib/postgresql/*/bin, as tools/pg_test_server.sh
+#   BENCH_WS_THREADS=1     chan_server's loop threads in the ws_* cases (Node's
+#                          ws_peer.mjs has one); chan_server runs without its
+#                          master there (BENNU_MASTER=0: one process to measure)
+#   BENCH_WS_ROUNDS=50     broadcasts measured per ws_* case and server (after 3 warm-up ones)
+#   BENCH_WS_RTT_SECS=5    seconds of pings at 1,000 messages/s per ws_* case and server
+#   BENCH_NODE=node        the Node.js that runs ws_peer.mjs
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -67,9 +79,14 @@ pool_size=${BENCH_POOL_SIZE:-2}
 db_updates=${BENCH_DB_UPDATES:-batch}
 pgbench_mode=${BENCH_PGBENCH_MODE:-simple}
 pg_conns=64
+ws_threads=${BENCH_WS_THREADS:-1}
+ws_rounds=${BENCH_WS_ROUNDS:-50}
+ws_rtt_secs=${BENCH_WS_RTT_SECS:-5}
+node_bin=${BENCH_NODE:-node}
 db_cases="db_pg queries20_pg fortunes_pg updates20_pg db_sqlite queries20_sqlite fortunes_sqlite updates20_sqlite"
-all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256 fortunes_mem_c64 fortunes_mem_c256 $db_cases"
-known_cases="$all_cases json_router_value_c256"
+ws_cases="ws_n19000"
+all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256 fortunes_mem_c64 fortunes_mem_c256 $db_cases $ws_cases"
+known_cases="$all_cases json_router_value_c256 ws_n1000"
 servers="bennu nginx ceiling"
 # A json_router_* case measures the router server too (and bennu, bare, on
 # /json next to it); its BENCH line reports the router server as "bennu".
@@ -83,6 +100,10 @@ fortunes_case() { [[ $1 == fortunes_mem_* ]]; }
 pg_case() { [[ $1 == *_pg ]]; }
 sqlite_case() { [[ $1 == *_sqlite ]]; }
 db_case() { pg_case "$1" || sqlite_case "$1"; }
+# A ws_nN case runs chanload with N connections against "chan" (chan_server)
+# and "wspeer" (node ws_peer.mjs), one after the other.
+ws_case() { [[ $1 == ws_n* ]]; }
+case_n() { echo "${1##*_n}"; }
 case_servers() {
     if pg_case "$1"; then
         echo "dbpg pgbench"
@@ -112,6 +133,7 @@ for word in ${BENCH_CASES:-}; do
     [[ $word != fortunes_render ]] || continue
     case $word in
     db) cases+=" $db_cases"; continue ;;
+    ws) cases+=" $ws_cases"; continue ;;
     pg | sqlite)
         for c in $db_cases; do [[ $c != *_"$word" ]] || cases+=" $c"; done
         continue
@@ -130,13 +152,14 @@ for word in ${BENCH_CASES:-}; do
     done
     ((found)) || die_early=$word
 done
-need_router=0 need_fortunes=0 need_web=0 need_pg=0 need_sqlite=0 need_page=0
+need_router=0 need_fortunes=0 need_web=0 need_pg=0 need_sqlite=0 need_page=0 need_ws=0
 for c in $cases; do
     if router_case "$c"; then need_router=1; fi
     if fortunes_case "$c"; then need_fortunes=1; fi
     if pg_case "$c"; then need_pg=1; fi
     if sqlite_case "$c"; then need_sqlite=1; fi
-    if ! db_case "$c"; then need_web=1; fi
+    if ws_case "$c"; then need_ws=1; fi
+    if ! db_case "$c" && ! ws_case "$c"; then need_web=1; fi
     # The page /fortunes must send: the fortunes cases and db_server's check.
     if [[ $c == fortunes_* ]] || db_case "$c"; then need_page=1; fi
 done
@@ -144,17 +167,22 @@ done
 log() { printf '# %s\n' "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in wrk curl timeout setsid awk ps getconf; do
+for tool in curl timeout setsid awk ps getconf; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, db, pg, sqlite, or a prefix of them)"
+if ((need_web || need_pg || need_sqlite)); then
+    command -v wrk >/dev/null || die "wrk is not installed"
+fi
+[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, db, pg, sqlite, ws, or a prefix of them)"
 [[ -n $cases || $run_render == 1 ]] || die "no case selected"
-[[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
-[[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
+if ((need_web)); then
+    [[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
+    [[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
+fi
 if ((need_page || run_render)) && [[ ! -x $build/bin/render_bench ]]; then
     die "$build/bin/render_bench not built (cmake --build $build --target render_bench)"
 fi
-if [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
+if ((need_web)) && [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
     die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
 fi
 if ((need_pg || need_sqlite)); then
@@ -173,10 +201,24 @@ if ((need_pg)); then
     [[ -x $pg_bin/pgbench && -x $pg_bin/psql ]] ||
         die "pgbench and psql not found in '${pg_bin:-/usr/lib/postgresql/*/bin}' (tools/deps.sh installs postgresql; or set BENCH_PG_BIN)"
 fi
+if ((need_ws)); then
+    for b in chan_server chanload; do
+        [[ -x $build/bin/$b ]] || die "$build/bin/$b not built (cmake --build $build --target $b)"
+    done
+    command -v "$node_bin" >/dev/null || die "node is not installed (tools/deps.sh bench; or set BENCH_NODE)"
+    [[ -f $here/node_modules/ws/package.json ]] ||
+        die "the npm ws package is missing: run 'npm ci' in $here (tools/deps.sh bench)"
+fi
 for c in $cases; do
     [[ " $known_cases " == *" $c "* ]] || die "unknown case '$c' (known: $known_cases)"
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# A ws_nN server holds N sockets in one process (chanload spreads its own).
+for c in $cases; do
+    ! ws_case "$c" || (($(case_n "$c") + 100 <= $(ulimit -n))) ||
+        die "$c: $(case_n "$c") connections need more open files than allowed here" \
+            "($(ulimit -n), hard limit $(ulimit -Hn))"
+done
 clk_tck=$(getconf CLK_TCK)
 
 # --------------------------------------------------------------------------
@@ -185,7 +227,7 @@ clk_tck=$(getconf CLK_TCK)
 
 tmp=$(mktemp -d /tmp/bennu-bench.XXXXXX)
 declare -A server_pid=() server_port=()
-wrk_pid= pgbench_pid=
+wrk_pid= pgbench_pid= chanload_pid=
 pg_dir= pg_url= pg_port= pg_user= pg_postmaster= pg_data=
 
 # True while a process of group PGID is alive (zombies do not count).
@@ -250,6 +292,7 @@ cleanup() {
     local name
     [[ -z $wrk_pid ]] || kill -TERM "$wrk_pid" 2>/dev/null || true
     [[ -z $pgbench_pid ]] || kill -TERM "$pgbench_pid" 2>/dev/null || true
+    [[ -z $chanload_pid ]] || kill -TERM "$chanload_pid" 2>/dev/null || true
     for name in "${!server_pid[@]}"; do stop_server "$name"; done
     stop_postgres
     if [[ ${BENCH_KEEP_TMP:-0} == 1 ]]; then
@@ -710,9 +753,85 @@ measure_quiet() {
 }
 
 # --------------------------------------------------------------------------
+# chanload (the ws_* cases)
+
+declare -A ws=()
+
+# CPU time (clock ticks) of the kernel's ksoftirqd threads: loopback traffic's
+# receive work that overflows from the sender's system calls lands there, so
+# in the ws_* cases it is the run's own work, not other programs'.
+softirq_ticks() { pids_cpu_ticks $(ps -e -o pid=,comm= | awk '$2 ~ /^ksoftirqd/ { print $1 }'); }
+
+# ws_value FILE MEASURE KEY — KEY's value in chanload's "BENCH MEASURE k=v ..." line.
+ws_value() {
+    awk -v m="$2" -v k="$3" '$1 == "BENCH" && $2 == m {
+            for (i = 3; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); found = 1; exit }
+         }
+         END { if (!found) print "nan" }' "$1"
+}
+
+# measure_ws NAME CASE — starts NAME ("chan": chan_server, one process with
+# BENCH_WS_THREADS loop threads; "wspeer": node ws_peer.mjs), runs chanload
+# with the case's N connections against it, stops it, and records the join
+# rate, the server's memory per idle connection, fan-out and round-trip times.
+measure_ws() {
+    local name=$1 case=$2 n port out m0 m1 s0 s1 c0 c1 k0 k1
+    n=$(case_n "$case")
+    if [[ $name == chan ]]; then
+        port=${ports[7]}
+        start_server chan "$port" / env PORT="$port" BENNU_BIND=127.0.0.1 BENNU_THREADS="$ws_threads" \
+            BENNU_MASTER=0 BENNU_DRAIN_TIMEOUT_MS=1000 "$build/bin/chan_server"
+    else
+        port=${ports[8]}
+        start_server wspeer "$port" / env PORT="$port" "$node_bin" "$here/ws_peer.mjs"
+    fi
+    out="$tmp/chanload.$name.$case.txt"
+    m0=$(machine_ticks)
+    s0=$(server_cpu_ticks "$name")
+    c0=$(client_cpu_ticks)
+    k0=$(softirq_ticks)
+    # In the background, so that a signal to the script is handled at once.
+    timeout --kill-after=5 900 "$build/bin/chanload" --port "$port" --server-pid "${server_pid[$name]}" -n "$n" \
+        --rounds "$ws_rounds" --rtt-secs "$ws_rtt_secs" >"$out" 2>"$out.err" &
+    chanload_pid=$!
+    if ! wait "$chanload_pid"; then
+        chanload_pid=
+        cat "$out" "$out.err" >&2
+        tail -n 20 "$tmp/$name.log" >&2
+        die "chanload against $name failed (its output above, then the server's log)"
+    fi
+    chanload_pid=
+    k1=$(softirq_ticks)
+    c1=$(client_cpu_ticks)
+    s1=$(server_cpu_ticks "$name")
+    m1=$(machine_ticks)
+    stop_server "$name"
+    ws[$name:$case:join]=$(ws_value "$out" ws_join joins_per_s)
+    ws[$name:$case:mem]=$(ws_value "$out" ws_idle_mem bytes_per_conn)
+    ws[$name:$case:fan50]=$(ws_value "$out" ws_fanout p50_ms)
+    ws[$name:$case:fan99]=$(ws_value "$out" ws_fanout p99_ms)
+    ws[$name:$case:fancpu]=$(ws_value "$out" ws_fanout server_cpu_ms)
+    ws[$name:$case:rtt50]=$(ws_value "$out" ws_rtt p50_ms)
+    ws[$name:$case:rtt99]=$(ws_value "$out" ws_rtt p99_ms)
+    ws[$name:$case:cpu_s]=$(awk -v t=$((s1 - s0)) -v hz="$clk_tck" 'BEGIN { printf "%.1f\n", t / hz }')
+    others_pct[$name:$case]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((s1 - s0 + k1 - k0)) -v c=$((c1 - c0)) 'BEGIN {
+        split(m0, a, " "); split(m1, b, " "); total = b[2] - a[2]
+        o = (b[1] - a[1]) - s - c; if (o < 0) o = 0
+        printf "%d\n", (total > 0) ? 100 * o / total : 0 }')
+    if ((${others_pct[$name:$case]} > 10)); then
+        echo "WARN $name $case: other programs used ${others_pct[$name:$case]}% of the CPUs during the run"
+    fi
+    log "$name $case: ${ws[$name:$case:join]} joins/s, ${ws[$name:$case:mem]} B per idle connection," \
+        "fan-out p50/p99 ${ws[$name:$case:fan50]}/${ws[$name:$case:fan99]} ms" \
+        "(server cpu ${ws[$name:$case:fancpu]} ms per broadcast)," \
+        "rtt p50/p99 ${ws[$name:$case:rtt50]}/${ws[$name:$case:rtt99]} ms, server cpu ${ws[$name:$case:cpu_s]} s," \
+        "others ${others_pct[$name:$case]}% cpu"
+}
+
+# --------------------------------------------------------------------------
 ports=()
 p=$port_base
-while ((${#ports[@]} < 7)); do
+while ((${#ports[@]} < 9)); do
     ((p < port_base + 200)) || die "no free ports from $port_base"
     port_free "$p" && ports+=("$p")
     p=$((p + 1))
@@ -720,7 +839,13 @@ done
 
 log "bennu bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -sr), $(nproc) cpus"
 log "threads=$threads wrk_threads=$wrk_threads duration=${duration}s warmup=${warmup}s ports=${ports[*]}"
-log "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); $("$nginx_bin" -v 2>&1)"
+if ((need_web || need_pg || need_sqlite)); then
+    log "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)$( ((!need_web)) || echo "; $("$nginx_bin" -v 2>&1)")"
+fi
+if ((need_ws)); then
+    log "node $("$node_bin" --version)," \
+        "npm ws $(awk -F'"' '$2 == "version" { print $4; exit }' "$here/node_modules/ws/package.json")"
+fi
 read -r b0 t0 < <(machine_ticks)
 sleep 1
 read -r b1 t1 < <(machine_ticks)
@@ -854,6 +979,7 @@ fi
 # servers back to back within each case keeps slow drifts of the machine out
 # of the ratios (in a router case, bare bennu and the router one after the other).
 for c in $cases; do
+    ws_case "$c" && continue
     for s in $(case_servers "$c"); do measure_quiet "$s" "$c"; done
 done
 bennu_kib=$(server_rss_kib bennu)
@@ -862,9 +988,19 @@ dbpg_kib=$(server_rss_kib dbpg)
 dbsqlite_kib=$(server_rss_kib dbsqlite)
 for s in "${!server_pid[@]}"; do stop_server "$s"; done
 stop_postgres
-web_cases= db_selected=
+web_cases= db_selected= ws_selected=
 for c in $cases; do
-    if db_case "$c"; then db_selected+=" $c"; else web_cases+=" $c"; fi
+    if db_case "$c"; then
+        db_selected+=" $c"
+    elif ws_case "$c"; then
+        ws_selected+=" $c"
+    else
+        web_cases+=" $c"
+    fi
+done
+# The WebSocket cases, once the other servers are gone: each server alone on the machine.
+for c in $ws_selected; do
+    for s in chan wspeer; do measure_ws "$s" "$c"; done
 done
 
 # --------------------------------------------------------------------------
@@ -936,6 +1072,23 @@ for c in $web_cases; do
 done
 # The Fortunes page's render cost, measured before the servers started.
 [[ -z $render_line ]] || echo "$render_line"
+# The WebSocket cases: chan_server (Bennu) against ws_peer.mjs (Node + npm ws);
+# the ratios are Bennu / peer (below 1 is better for memory and times).
+for c in $ws_selected; do
+    n=$(case_n "$c")
+    echo "BENCH ws_join n=$n joins_per_s=${ws[chan:$c:join]} peer=node-ws peer_joins_per_s=${ws[wspeer:$c:join]}" \
+        "ratio=$(ratio "${ws[chan:$c:join]}" "${ws[wspeer:$c:join]}")"
+    echo "BENCH ws_idle_mem n=$n bytes_per_conn=${ws[chan:$c:mem]} peer=node-ws" \
+        "peer_bytes_per_conn=${ws[wspeer:$c:mem]} ratio=$(ratio "${ws[chan:$c:mem]}" "${ws[wspeer:$c:mem]}")"
+    echo "BENCH ws_fanout n=$n p50_ms=${ws[chan:$c:fan50]} p99_ms=${ws[chan:$c:fan99]} peer=node-ws" \
+        "peer_p50_ms=${ws[wspeer:$c:fan50]} peer_p99_ms=${ws[wspeer:$c:fan99]}" \
+        "ratio_p99=$(ratio "${ws[chan:$c:fan99]}" "${ws[wspeer:$c:fan99]}") rounds=$ws_rounds" \
+        "cpu_ms_per_broadcast=${ws[chan:$c:fancpu]} peer_cpu_ms_per_broadcast=${ws[wspeer:$c:fancpu]}"
+    echo "BENCH ws_rtt n=$n rate=1000 p50_ms=${ws[chan:$c:rtt50]} p99_ms=${ws[chan:$c:rtt99]} peer=node-ws" \
+        "peer_p50_ms=${ws[wspeer:$c:rtt50]} peer_p99_ms=${ws[wspeer:$c:rtt99]}" \
+        "ratio_p99=$(ratio "${ws[chan:$c:rtt99]}" "${ws[wspeer:$c:rtt99]}")"
+    echo "BENCH_CPU $c bennu_cpu_s=${ws[chan:$c:cpu_s]} peer_cpu_s=${ws[wspeer:$c:cpu_s]}"
+done
 
 # Summary against the project's targets: without pipelining Bennu should beat
 # nginx by 15% and reach 85% of the ceiling; with pipelining 65% of the ceiling;
@@ -944,7 +1097,9 @@ done
 # Database cases: db_pg should reach 80% of pgbench -S's transactions/s; the
 # others have no target.
 echo
-echo "Summary ($threads server threads, wrk -t$wrk_threads, ${duration}s per case; ratios are Bennu / other)"
+if [[ -n $web_cases || -n $db_selected ]]; then
+    echo "Summary ($threads server threads, wrk -t$wrk_threads, ${duration}s per case; ratios are Bennu / other)"
+fi
 met=0 total=0 noisy=0 crashed=0
 [[ -z $web_cases ]] ||
     printf '%-26s %9s %9s %9s %8s %10s  %-31s %s\n' case bennu nginx ceiling vs_nginx vs_ceiling target result
@@ -1017,11 +1172,47 @@ for c in $db_selected; do
     [[ $ok != ok* ]] || met=$((met + 1))
     printf '%-26s %9s %9s %8s %12s  %-22s %s\n' "$c" "${rps[$m:$c]}" "$peer" "$r" "$qps" "$want" "$ok"
 done
+# WebSocket cases: at most 1 KiB of server memory per idle connection, and
+# (for 19,000 connections) the last subscriber has a broadcast within 100 ms (p99).
+if [[ -n $ws_selected ]]; then
+    [[ -z $web_cases && -z $db_selected ]] || echo
+    echo "Summary of the WebSocket cases (chan_server: $ws_threads loop thread(s), no master; peer: node" \
+        "ws_peer.mjs; $ws_rounds broadcasts, ${ws_rtt_secs}s of pings; ratios are Bennu / peer)"
+    printf '%-12s %-20s %10s %10s %8s  %-14s %s\n' case measure bennu node-ws vs_peer target result
+fi
+for c in $ws_selected; do
+    n=$(case_n "$c")
+    suffix=
+    for s in chan wspeer; do
+        if ((${others_pct[$s:$c]} > 10)); then
+            suffix=" (noisy)"
+            noisy=1
+        fi
+    done
+    for row in "join/s join -" "B/idle_conn mem 1024" "fanout_p50_ms fan50 -" "fanout_p99_ms fan99 100" \
+        "rtt_p50_ms rtt50 -" "rtt_p99_ms rtt99 -"; do
+        read -r label key limit <<<"$row"
+        b=${ws[chan:$c:$key]} p=${ws[wspeer:$c:$key]}
+        want="(none)" ok="-"
+        if [[ $limit != - ]] && { [[ $key != fan99 ]] || ((n >= 19000)); }; then
+            want="<=$limit"
+            ok=$(awk -v v="$b" -v l="$limit" 'BEGIN { print (v != "nan" && v + 0 <= l) ? "ok" : "MISSED" }')
+            total=$((total + 1))
+            [[ $ok != ok ]] || met=$((met + 1))
+            ok+=$suffix
+        fi
+        printf '%-12s %-20s %10s %10s %8s  %-14s %s\n' "$c" "$label" "$b" "$p" "$(ratio "$b" "$p")" "$want" "$ok"
+    done
+done
 rss="Peak RSS:"
 [[ -z $web_cases ]] || rss+=" bennu ${bennu_kib} KiB, nginx ${nginx_kib} KiB"
 ((!need_pg)) || rss+="$([[ -z $web_cases ]] || echo ",") db_server/pg ${dbpg_kib} KiB"
 ((!need_sqlite)) || rss+="$([[ -z $web_cases && $need_pg == 0 ]] || echo ",") db_server/sqlite ${dbsqlite_kib} KiB"
-echo "Targets met: $met/$total. $rss."
+if [[ $rss == "Peak RSS:" ]]; then
+    echo "Targets met: $met/$total."
+else
+    echo "Targets met: $met/$total. $rss."
+fi
 if ((crashed)); then
     echo "(crashed): a worker of db_server died during the run (WARN lines above); its numbers are not Bennu's."
 fi

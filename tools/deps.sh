@@ -45,6 +45,7 @@ fi
 # the lock it installed from in node_modules/.package-lock.json):
 #   tests/js                 the real-client tests (npm phoenix, ws, playwright-core)
 #   examples/showcase/assets the chat page's phoenix client (make run)
+#   bench                    with the bench group: the WebSocket peer (npm ws)
 npm_ci() {
   local dir
   dir="$(cd "$(dirname "$0")/../$1" && pwd)"
@@ -55,3 +56,6 @@ npm_ci() {
 }
 npm_ci tests/js
 npm_ci examples/showcase/assets
+for group in "$@"; do
+  [ "$group" = bench ] && npm_ci bench # the WebSocket benchmark's peer (npm ws)
+done

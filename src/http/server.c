@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -316,12 +317,24 @@ static int worker_main(void *arg, const int *fds, size_t nfds)
     return 0;
 }
 
+/* Every connection is a file: take all the process may have (the soft limit is often 1024). */
+static void raise_open_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            bn_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
+}
+
 int bn_server_run(const bn_server_config *cfg)
 {
     if (!cfg->handler) {
         bn_error("bn_server_run: no handler configured");
         return 2;
     }
+    raise_open_file_limit();
     int fds[MAX_LISTENERS];
     unsigned port = 0;
     int n = (int)bn_master_inherited_fds(fds, MAX_LISTENERS);
