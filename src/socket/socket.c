@@ -80,7 +80,7 @@ struct bn_channel {
 
 static _Thread_local uint64_t next_channel_id;
 
-static void pump(bn_socket *s);
+static bool pump(bn_socket *s);
 static void channel_deliver(bn_subscription *sub, bn_fastlane *fl);
 
 /* ---- defaults ----------------------------------------------------------------- */
@@ -375,8 +375,9 @@ static void work_exit(void *arg)
     pump(s);
 }
 
-/* Runs queued work until the queue is empty or an item suspends. */
-static void pump(bn_socket *s)
+/* Runs queued work until the queue is empty or an item suspends. Returns
+ * false if that was the end of a closed socket (it is freed). */
+static bool pump(bn_socket *s)
 {
     while (!s->busy && !bn_list_empty(&s->queue)) {
         work *w = bn_container_of(s->queue.next, work, link);
@@ -384,19 +385,20 @@ static void pump(bn_socket *s)
         s->busy = true;
         bn_task *t = bn__task_new(s->loop, work_task, w);
         if (!bn__task_run(t, work_exit, w))
-            return; /* suspended: work_exit pumps again */
+            return true; /* suspended: work_exit pumps again */
         work_done(w);
     }
     if (s->busy)
-        return;
+        return true;
     if (s->closing && !s->t) {
         socket_free(s);
-        return;
+        return false;
     }
     if (s->stalled && s->t) {
         s->stalled = false;
         s->t->resume(s);
     }
+    return true;
 }
 
 /* ---- inbound messages ---------------------------------------------------------------- */
@@ -449,7 +451,14 @@ static void call_in(work *w)
     }
 }
 
-static void run_in(work *w) { after_callback(w->ch, call(w, call_in)); }
+static void run_in(work *w)
+{
+    if (w->ch->ending) { /* it crashed or left while this message waited: as if it never existed */
+        reply_unmatched(w->s, &w->msg, true);
+        return;
+    }
+    after_callback(w->ch, call(w, call_in));
+}
 
 /* A phx_join: route it, refuse it, or queue the join callback. */
 static int handle_join(bn_socket *s, work *w)
@@ -603,8 +612,7 @@ static void later_cb(bn_timer *t)
         s->t->close(s, code, code == BN_WS_CLOSE_POLICY ? "slow client" : "disconnect");
         return;
     }
-    pump(s);
-    if (!s->busy)
+    if (pump(s) && !s->busy)
         flush(s);
 }
 
