@@ -20,6 +20,7 @@
 #include "bennu/template.h"
 #include "bennu/view.h"
 #include "bennu/socket.h"
+#include "bennu/pubsub.h"
 #include "bennu/testing.h"
 
 #endif

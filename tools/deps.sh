@@ -6,8 +6,8 @@
 # Then `npm ci` for the JavaScript packages (see npm_ci below).
 set -euo pipefail
 
-build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev libsqlite3-dev libpq-dev zlib1g-dev)
-test=(libcriterion-dev curl postgresql nodejs npm chromium) # node, npm, chromium: tests/js
+build=(gcc make cmake pkg-config libc6-dev libjansson-dev libssl-dev libsqlite3-dev libpq-dev zlib1g-dev libhiredis-dev)
+test=(libcriterion-dev curl postgresql redis-server nodejs npm chromium) # node, npm, chromium: tests/js
 bench=(wrk nginx-light jq sqlite3) # jq, sqlite3: db_server's checks; pgbench comes with postgresql
 fuzz=(clang libclang-rt-14-dev)
 

@@ -272,6 +272,16 @@ void bn_stream_abort(bn_stream *s);
  * hook registered twice runs once.
  */
 void bn_http_on_drain(void (*fn)(void));
+/**
+ * Registers `fn` to run in every worker process bn_server_run starts (or in
+ * this process without a master), before its loops start, after the
+ * config's own on_worker_start: for threads and connections a library needs
+ * in the process that serves (PubSub's Redis connection). Process-wide, at
+ * most 8; registered twice runs once. Returns true if a worker is already
+ * running in this process (then the caller must start by itself: fn is not
+ * called for it).
+ */
+bool bn_http_on_worker_start(void (*fn)(void));
 /** Peer address as text. */
 const char *bn_stream_remote_ip(bn_stream *s);
 bn_loop *bn_stream_loop(bn_stream *s);

@@ -202,6 +202,14 @@ void bn_channel_stop(bn_channel *ch);
 _Noreturn void bn_channel_raise(bn_channel *ch, const char *fmt, ...) BN_PRINTF(2, 3);
 /** Delivers `msg` (copied; NULL: null) to handle_info after `delay_ms` [Process.send_after]. */
 void bn_channel_send_after(bn_channel *ch, uint64_t delay_ms, const bn_value *msg);
+/**
+ * Calls fn(ch, arg) when the channel ends, after terminate (in the channel's
+ * task, so fn may suspend), latest first: for state kept elsewhere about this
+ * channel (Presence untracks with it) [a monitor of the channel process].
+ */
+void bn_channel_defer(bn_channel *ch, void (*fn)(bn_channel *ch, void *arg), void *arg);
+/** A number naming this channel in this process, never reused (0 is none). */
+uint64_t bn_channel_id(const bn_channel *ch);
 
 #ifdef __cplusplus
 }

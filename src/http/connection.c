@@ -582,38 +582,71 @@ int bn__conn_flush_from_task(bn_http_conn *hc)
 
 /* ---- graceful drain -------------------------------------------------------- */
 
-#define MAX_DRAIN_HOOKS 8
-static pthread_mutex_t drain_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*drain_hooks[MAX_DRAIN_HOOKS])(void);
-static unsigned ndrain_hooks;
+/* Process-wide hook lists (bn_http_on_drain, bn_http_on_worker_start). */
+#define MAX_HOOKS 8
+typedef struct hook_list {
+    pthread_mutex_t lock;
+    void (*fns[MAX_HOOKS])(void);
+    unsigned n;
+} hook_list;
+
+static hook_list drain_hooks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static hook_list worker_hooks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static bool worker_running; /* under worker_hooks.lock */
+
+static void hooks_add(hook_list *l, void (*fn)(void), const char *what)
+{
+    bool known = false;
+    for (unsigned i = 0; i < l->n; i++)
+        known |= l->fns[i] == fn;
+    if (!known && l->n < MAX_HOOKS)
+        l->fns[l->n++] = fn;
+    else if (!known)
+        bn_error("%s: more than %d hooks", what, MAX_HOOKS);
+}
+
+static void hooks_run(hook_list *l)
+{
+    pthread_mutex_lock(&l->lock);
+    unsigned n = l->n;
+    void (*fns[MAX_HOOKS])(void);
+    memcpy(fns, l->fns, sizeof fns);
+    pthread_mutex_unlock(&l->lock);
+    for (unsigned i = 0; i < n; i++)
+        fns[i]();
+}
 
 void bn_http_on_drain(void (*fn)(void))
 {
-    pthread_mutex_lock(&drain_hooks_lock);
-    bool known = false;
-    for (unsigned i = 0; i < ndrain_hooks; i++)
-        known |= drain_hooks[i] == fn;
-    if (!known && ndrain_hooks < MAX_DRAIN_HOOKS)
-        drain_hooks[ndrain_hooks++] = fn;
-    else if (!known)
-        bn_error("bn_http_on_drain: more than %d hooks", MAX_DRAIN_HOOKS);
-    pthread_mutex_unlock(&drain_hooks_lock);
+    pthread_mutex_lock(&drain_hooks.lock);
+    hooks_add(&drain_hooks, fn, "bn_http_on_drain");
+    pthread_mutex_unlock(&drain_hooks.lock);
 }
 
-static void run_drain_hooks(void)
+bool bn_http_on_worker_start(void (*fn)(void))
 {
-    pthread_mutex_lock(&drain_hooks_lock);
-    unsigned n = ndrain_hooks;
-    void (*hooks[MAX_DRAIN_HOOKS])(void);
-    memcpy(hooks, drain_hooks, sizeof hooks);
-    pthread_mutex_unlock(&drain_hooks_lock);
-    for (unsigned i = 0; i < n; i++)
-        hooks[i]();
+    pthread_mutex_lock(&worker_hooks.lock);
+    hooks_add(&worker_hooks, fn, "bn_http_on_worker_start");
+    bool running = worker_running;
+    pthread_mutex_unlock(&worker_hooks.lock);
+    return running;
+}
+
+void bn__http_worker_started(void)
+{
+    /* Snapshot and mark in one step: a hook registered later starts by itself, none runs twice. */
+    pthread_mutex_lock(&worker_hooks.lock);
+    hook_list l = {.n = worker_hooks.n};
+    memcpy(l.fns, worker_hooks.fns, sizeof l.fns);
+    worker_running = true;
+    pthread_mutex_unlock(&worker_hooks.lock);
+    for (unsigned i = 0; i < l.n; i++)
+        l.fns[i]();
 }
 
 void bn__http_drain_conns(bn_http_thread *thr)
 {
-    run_drain_hooks();
+    hooks_run(&drain_hooks);
     bn_list *n = thr->conns.next;
     while (n != &thr->conns) {
         bn_http_conn *hc = bn_container_of(n, bn_http_conn, link);

@@ -170,6 +170,8 @@ int bn__conn_flush_from_task(bn_http_conn *hc);
 void bn__http_accept(bn_http_thread *thr, int fd, const struct sockaddr_storage *peer, socklen_t peer_len);
 /** Begins a graceful drain of one thread: idle connections close, busy ones close after their response. */
 void bn__http_drain_conns(bn_http_thread *thr);
+/** Runs the bn_http_on_worker_start hooks (server.c, in each worker before its loops start). */
+void bn__http_worker_started(void);
 /** Called when a connection is finally freed; lets server.c notice the end of a drain. */
 void bn__http_conn_gone(bn_http_thread *thr);
 

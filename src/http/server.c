@@ -289,6 +289,7 @@ static int worker_main(void *arg, const int *fds, size_t nfds)
     bn_crash_handlers_install();
     if (cfg->on_worker_start)
         cfg->on_worker_start();
+    bn__http_worker_started();
 
     pthread_barrier_init(&w->ready, NULL, w->nthreads);
     for (unsigned i = 0; i < w->nthreads; i++)

@@ -34,6 +34,7 @@ typedef struct delivery {
 } delivery;
 
 static pthread_mutex_t shards_lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*_Atomic remote_publish)(bn_fastlane *fl);
 static shard *shards[MAX_SHARDS];
 static _Atomic(unsigned) nshards;
 static _Thread_local shard *my_shard;
@@ -176,4 +177,14 @@ void bn__registry_broadcast(bn_fastlane *fl)
         d->msg.run = deliver;
         bn_loop_post(sh->loop, &d->msg);
     }
+}
+
+void bn__registry_set_remote(void (*publish)(bn_fastlane *fl)) { atomic_store(&remote_publish, publish); }
+
+void bn__registry_publish(bn_fastlane *fl)
+{
+    bn__registry_broadcast(fl);
+    void (*publish)(bn_fastlane *) = atomic_load(&remote_publish);
+    if (publish)
+        publish(fl);
 }

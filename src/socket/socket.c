@@ -71,6 +71,7 @@ struct bn_channel {
     bool stopping;  /* bn_channel_stop: end after the callback */
     bool ending;    /* a terminate is queued */
     work *cur;      /* the work being handled (reply target, arena) */
+    struct channel_defer *defers; /* bn_channel_defer, latest first */
     bool replied;
     jmp_buf *catch_frame;
     char *topic;
@@ -215,6 +216,23 @@ static bn_channel *channel_new(bn_socket *s, const bn_channel_def *def, bn_str t
     return ch;
 }
 
+typedef struct channel_defer {
+    struct channel_defer *next;
+    void (*fn)(bn_channel *ch, void *arg);
+    void *arg;
+} channel_defer;
+
+/* Runs the bn_channel_defer callbacks once (from the channel's last task). */
+static void run_defers(bn_channel *ch)
+{
+    while (ch->defers) {
+        channel_defer *d = ch->defers;
+        ch->defers = d->next;
+        d->fn(ch, d->arg);
+        free(d);
+    }
+}
+
 typedef struct info_timer {
     bn_timer timer;
     bn_list link; /* in channel->timers */
@@ -224,6 +242,11 @@ typedef struct info_timer {
 
 static void channel_free(bn_channel *ch)
 {
+    while (ch->defers) { /* only if no task ran them (cannot happen today) */
+        channel_defer *d = ch->defers;
+        ch->defers = d->next;
+        free(d);
+    }
     while (!bn_list_empty(&ch->timers)) {
         info_timer *it = bn_container_of(ch->timers.next, info_timer, link);
         bn_timer_stop(&it->timer);
@@ -310,6 +333,8 @@ static void call_terminate(work *w)
         w->ch->def->terminate(w->ch, w->reason);
 }
 
+static void call_defers(work *w) { run_defers(w->ch); }
+
 /* A callback raised: the client hears phx_error and may rejoin. */
 static void channel_crashed(bn_channel *ch)
 {
@@ -350,6 +375,7 @@ static void work_task(void *arg)
         break;
     case WORK_TERMINATE:
         call(w, call_terminate); /* a raise here ends nothing more */
+        call(w, call_defers);
         break;
     }
 }
@@ -431,6 +457,7 @@ static void run_join(work *w)
         send_reply(s, m->join_ref, m->ref, m->topic, ch->joined ? BN_STR("ok") : BN_STR("error"), response);
     }
     if (!ch->joined || s->closing) {
+        call(w, call_defers);
         channel_free(ch); /* never joined: terminate is not called */
         return;
     }
@@ -831,7 +858,7 @@ void bn_channel_push_binary(bn_channel *ch, const char *event, bn_str bytes)
 static void broadcast(const char *topic, const char *event, bool binary, bn_str payload, uint64_t from)
 {
     bn_fastlane *fl = bn__fastlane_new(topic, event, binary, payload, from);
-    bn__registry_broadcast(fl);
+    bn__registry_publish(fl);
     bn__fastlane_unref(fl);
 }
 
@@ -924,3 +951,14 @@ void bn_channel_send_after(bn_channel *ch, uint64_t delay_ms, const bn_value *ms
     bn_timer_init(&it->timer, info_fire);
     bn_timer_start(ch->s->loop, &it->timer, delay_ms);
 }
+
+void bn_channel_defer(bn_channel *ch, void (*fn)(bn_channel *ch, void *arg), void *arg)
+{
+    channel_defer *d = bn_xmalloc(sizeof(*d));
+    d->fn = fn;
+    d->arg = arg;
+    d->next = ch->defers;
+    ch->defers = d;
+}
+
+uint64_t bn_channel_id(const bn_channel *ch) { return ch->id; }

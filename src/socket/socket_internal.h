@@ -53,8 +53,16 @@ struct bn_subscription {
 /** Subscribes on the calling loop thread. `topic` is copied. */
 void bn__registry_subscribe(bn_subscription *sub, const char *topic, bn_deliver_fn *deliver);
 void bn__registry_unsubscribe(bn_subscription *sub);
-/** Posts `fl` to every loop thread with subscribers of its topic (takes no ownership of the caller's ref). */
+/** Posts `fl` to every loop thread of this process with subscribers of its topic (takes no
+ *  ownership of the caller's ref). */
 void bn__registry_broadcast(bn_fastlane *fl);
+/** A broadcast made here: bn__registry_broadcast, then the remote hook (other nodes), if any. */
+void bn__registry_publish(bn_fastlane *fl);
+/**
+ * The pubsub layer's way out of this process: `publish` is called (on the
+ * broadcasting thread) for every broadcast made here; NULL: local only.
+ */
+void bn__registry_set_remote(void (*publish)(bn_fastlane *fl));
 
 /* ---- transports ----------------------------------------------------------------- */
 
