@@ -44,8 +44,9 @@ typedef struct bn_pubsub_config {
     const char *node;      /* this node's name, unique in the cluster (NULL: BENNU_NODE, else host:pid) */
     const char *redis_url; /* "redis://[:password@]host[:port][/db]" (NULL: REDIS_URL; unset: local only) */
     const char *name;      /* the cluster's pubsub name; nodes with the same name talk (NULL: "bennu") */
-    unsigned presence_heartbeat_ms; /* how often a node says it is alive (0: 1500 ms) */
-    unsigned presence_timeout_ms;   /* a node silent this long has its presences removed (0: 5000 ms) */
+    unsigned presence_heartbeat_ms; /* how often a node says it is alive (0: BENNU_PRESENCE_HEARTBEAT_MS, else 1500 ms) */
+    unsigned presence_timeout_ms;   /* a node silent this long has its presences removed
+                                       (0: BENNU_PRESENCE_TIMEOUT_MS, else 5000 ms) */
 } bn_pubsub_config;
 
 /**

@@ -350,7 +350,7 @@ bool bn__field_store(const bn_schema *s, size_t field, void *record, bn_db_value
                 memcpy(copy, cell.u.s.ptr, cell.u.s.len);
             copy[cell.u.s.len] = '\0';
             v = bn_str_make(copy, cell.u.s.len); /* never a NULL pointer: that would read as NULL */
-        } else if (!text) {
+        } else {
             *why = "is not binary data";
             return false;
         }

@@ -40,4 +40,11 @@ void bn__presence_remote(const char *from, const char *event, bn_str payload);
 /** The adapter (re)connected to Redis: messages may have been lost meanwhile. */
 void bn__presence_connected(void);
 
+/* ---- tests ---------------------------------------------------------------------------- */
+
+/** How presence.c sends a replication message (`target` NULL: every node). */
+typedef void bn__presence_send_fn(const char *target, const char *event, bn_str payload);
+/** Tests play the other nodes: replication messages go to `send`, presence timers run on `loop`. */
+void bn__presence_test_seam(bn_loop *loop, bn__presence_send_fn *send);
+
 #endif
