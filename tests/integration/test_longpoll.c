@@ -22,7 +22,7 @@ static bn_arena arena;
 static void start_with(const char *window)
 {
     const char *env[] = {"BENNU_MASTER=0", "BENNU_THREADS=2", window, NULL};
-    cr_assert(bt_server_start(&srv, "longpoll_server", env), "longpoll_server did not start (log %s)", srv.log_path);
+    cr_assert(bt_server_start(&srv, "channel_server", env), "channel_server did not start (log %s)", srv.log_path);
 }
 
 static void start(void) { start_with("LONGPOLL_WINDOW_MS=300"); }
@@ -217,7 +217,8 @@ Test(longpoll, broadcast_reaches_another_longpoll_client)
 Test(longpoll, ndjson_batch_is_handled_in_order)
 {
     const char *token = open_session();
-    /* A join, a ping, a slow one (its callback suspends: the rest waits), a binary push, a ping. */
+    /* A join, a ping, a slow one (its callback suspends: the rest waits), a binary push (answered
+     * with a binary reply, which long-poll drops), a ping. */
     const char *binary = "AAEBBgQxNXJvb206Y3BpbmcBAg=="; /* kind 0, join_ref "1", ref "5", "room:c", "ping", 01 02 */
     char body[1024];
     snprintf(body, sizeof body,
@@ -231,9 +232,10 @@ Test(longpoll, ndjson_batch_is_handled_in_order)
     /* The POST was answered once every message was handled: all replies are buffered. */
     const bn_value *json = get(token);
     cr_assert_eq(status_of(json), 200);
-    cr_assert_eq(bn_value_len(bn_value_get(json, "messages")), 5);
-    const char *refs[] = {"1", "2", "3", "5", "6"};
-    for (size_t i = 0; i < 5; i++)
+    /* The binary ping (ref 5) was handled, but its binary reply cannot travel over long-poll. */
+    cr_assert_eq(bn_value_len(bn_value_get(json, "messages")), 4);
+    const char *refs[] = {"1", "2", "3", "6"};
+    for (size_t i = 0; i < 4; i++)
         expect_reply(message(json, i), "1", refs[i], "room:c", "ok");
     int64_t n = 0;
     cr_expect(bn_value_to_int(bn_value_path(message(json, 2), "4.response.n"), &n) && n == 3);
@@ -401,7 +403,7 @@ Test(longpoll_wait, a_disconnected_session_answers_its_waiting_poll_410)
     snprintf(target, sizeof target, LP "&token=%s", kicked);
     int poll_fd = send_request("127.0.0.6", "GET", target, NULL, NULL);
     usleep(50 * 1000); /* let the poll start waiting (if it comes after the kick, it finds no session: 410 too) */
-    cr_assert_eq(post(kicker, "[\"1\",\"2\",\"room:k\",\"kick\",{\"id\":\"user:7\"}]"), 200);
+    cr_assert_eq(post(kicker, "[\"1\",\"2\",\"room:k\",\"kick\",{\"user_id\":\"7\"}]"), 200);
     cr_expect_eq(status_of(read_json(poll_fd)), 410, "the session is gone: the client reconnects");
     cr_expect_eq(post(kicked, "[null,\"3\",\"phoenix\",\"heartbeat\",{}]"), 410);
 }

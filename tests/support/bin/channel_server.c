@@ -6,14 +6,18 @@
  *
  * Port: argv[1] or PORT (0 picks a free one; the "listening on" log line
  * tells which). CHANNEL_SERVER_TIMEOUT_MS sets the socket's idle timeout,
- * CHANNEL_SERVER_MAX_OUTGOING its high-water mark, CHANNEL_SERVER_COMPRESS
- * (any value) turns permessage-deflate on; PHOENIX_JS is the path of the phoenix client bundle served at
+ * CHANNEL_SERVER_MAX_OUTGOING its high-water mark, LONGPOLL_WINDOW_MS the
+ * long-poll window, CHANNEL_SERVER_COMPRESS
+ * (any value) turns permessage-deflate on; REDIS_URL and BENNU_NODE make it
+ * a node of a cluster (bn_pubsub_start). Joining room:* with {"user": NAME}
+ * tracks the client in the room's Presence. PHOENIX_JS is the path of the phoenix client bundle served at
  * /assets/phoenix.js. It gets SIGTERM when the process that started it dies.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 
 #include <bennu.h>
@@ -74,6 +78,11 @@ static void reply_reason(bn_channel *ch, const char *status, const char *reason)
     bn_channel_reply(ch, status, response);
 }
 
+/* A room channel's state: the user its client joined as (params "user"), if any. */
+typedef struct room_state {
+    char user[64];
+} room_state;
+
 static int room_join(bn_channel *ch, const bn_value *payload)
 {
     if (str_is(bn_channel_topic(ch), "room:forbidden")) {
@@ -83,13 +92,32 @@ static int room_join(bn_channel *ch, const bn_value *payload)
     const bn_value *welcome = bn_value_get(payload, "welcome");
     if (bn_value_is(welcome, BN_VALUE_BOOL) && welcome->as.b) /* pushed once the join's reply has gone */
         bn_channel_send_after(ch, 0, bn_value_string(bn_channel_arena(ch), BN_STR("after_join")));
+    bn_str user = bn_value_str(bn_value_get(payload, "user"));
+    if (user.len) { /* tracked in the room's Presence once joined */
+        copy_str(((room_state *)bn_channel_state(ch))->user, sizeof(((room_state *)0)->user), user);
+        bn_channel_send_after(ch, 0, bn_value_string(bn_channel_arena(ch), BN_STR("track")));
+    }
     return 0;
+}
+
+/* Presence: {"user": NAME, "online_at": ms}, the state to the joiner, a diff to the room. */
+static void track(bn_channel *ch)
+{
+    const room_state *st = bn_channel_state(ch);
+    bn_arena *a = bn_channel_arena(ch);
+    bn_value *meta = bn_value_object(a);
+    bn_value_set(a, meta, "user", bn_value_string(a, bn_str_from_cstr(st->user)));
+    bn_value_set(a, meta, "online_at", bn_value_int(a, (int64_t)time(NULL)));
+    bn_presence_track(ch, st->user, meta);
+    bn_presence_push_state(ch);
 }
 
 static void room_info(bn_channel *ch, const bn_value *msg)
 {
     if (str_is(bn_value_str(msg), "after_join"))
         bn_channel_push_json(ch, "welcome", BN_STR("{}"));
+    else if (str_is(bn_value_str(msg), "track"))
+        track(ch);
 }
 
 /* The user id to kick: a string or a number. */
@@ -124,9 +152,9 @@ static void room_in(bn_channel *ch, const bn_channel_msg *m)
         bn_channel_raise(ch, "crash requested by the client");
     } else if (str_is(ev, "stop")) {
         bn_channel_stop(ch);
-    } else if (str_is(ev, "slow")) { /* suspends: the socket's next message must wait */
+    } else if (str_is(ev, "slow")) { /* suspends: the socket's next message must wait; echoes */
         bn_sleep(200);
-        bn_channel_reply(ch, "ok", NULL);
+        bn_channel_reply(ch, "ok", m->payload);
     } else if (str_is(ev, "flood")) { /* {"count": N, "size": B}: N broadcasts of B bytes to the room, then
                                          flood_done to room:lobby */
         int64_t count = 0, size = 0;
@@ -173,6 +201,7 @@ static void intercepted_out(bn_channel *ch, bn_str event, const bn_value *payloa
 
 static const bn_channel_def room_channel = {
     .name = "RoomChannel",
+    .state_size = sizeof(room_state),
     .join = room_join,
     .handle_in = room_in,
     .handle_info = room_info,
@@ -253,9 +282,14 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (argc > 1)
         setenv("PORT", argv[1], 1);
+    if (bn_pubsub_start(NULL) != 0) /* a cluster node when REDIS_URL is set; BENNU_NODE names it */
+        return 1;
     const char *timeout = getenv("CHANNEL_SERVER_TIMEOUT_MS");
     if (timeout)
         user_socket.timeout_ms = (unsigned)strtoul(timeout, NULL, 10);
+    const char *window = getenv("LONGPOLL_WINDOW_MS");
+    if (window)
+        user_socket.longpoll_window_ms = (unsigned)strtoul(window, NULL, 10);
     const char *max_outgoing = getenv("CHANNEL_SERVER_MAX_OUTGOING");
     if (max_outgoing)
         user_socket.max_outgoing = strtoul(max_outgoing, NULL, 10);
