@@ -7,7 +7,7 @@ PORT ?= 4000
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all deps release run test test-debug test-asan bench fuzz install clean
+.PHONY: all deps release run run-cluster test test-debug test-asan bench fuzz install clean
 
 all: release
 
@@ -21,6 +21,10 @@ release: deps
 # release runs deps, whose npm ci in examples/showcase/assets gives the chat page its client.
 run: release
 	PORT=$(PORT) $(BUILD)/bin/showcase
+
+# Two showcase nodes (PORT, PORT+1) sharing PubSub and Presence through a Redis of their own.
+run-cluster: release
+	PORT=$(PORT) tools/run_cluster.sh $(BUILD)
 
 # The whole suite, twice: a debug build, then ASan+UBSan.
 test: deps test-debug test-asan

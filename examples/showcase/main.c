@@ -4,7 +4,9 @@
  * plugs, a router with pipelines, pages rendered from templates/ inside a
  * root layout, params, JSON, a handler that suspends without stalling
  * anyone, a Server-Sent Events clock, and a chat room over Channels that the
- * npm phoenix client joins from the browser. Later issues add LiveView, the
+ * npm phoenix client joins from the browser, with who is online from
+ * Presence. With REDIS_URL (and BENNU_NODE) it is a node of a cluster:
+ * `make run-cluster` runs two on ports 4000 and 4001 sharing Redis. Later issues add LiveView, the
  * data layer and generators.
  *
  * Run: make run (or build/bin/showcase; `build/bin/showcase routes` prints the routes).
@@ -108,11 +110,36 @@ static void health(bn_conn *c) { bn_conn_text(c, 200, BN_STR("ok\n")); }
 
 /* ---- a chat room over Channels ---------------------------------------------- */
 
-/* Any join is accepted; the reply's response is {}. */
+/* A room channel's state: who its client joined as. */
+typedef struct room_state {
+    char user[64];
+} room_state;
+
+/* Any join is accepted (the reply's response is {}); one with {"user": NAME} is tracked in the
+ * room's Presence once the reply has gone. */
 static int room_join(bn_channel *ch, const bn_value *payload)
 {
-    (void)ch, (void)payload;
+    bn_str user = bn_value_str(bn_value_get(payload, "user"));
+    if (user.len && user.len < sizeof(((room_state *)0)->user)) {
+        room_state *st = bn_channel_state(ch);
+        memcpy(st->user, user.ptr, user.len);
+        bn_channel_send_after(ch, 0, NULL);
+    }
     return 0;
+}
+
+/* After the join: {"user": NAME, "online_at": unix time} in Presence; presence_state to the
+ * joiner, presence_diff to the room (on every node of a cluster). */
+static void room_info(bn_channel *ch, const bn_value *msg)
+{
+    (void)msg;
+    room_state *st = bn_channel_state(ch);
+    bn_arena *a = bn_channel_arena(ch);
+    bn_value *meta = bn_value_object(a);
+    bn_value_set(a, meta, "user", bn_value_string(a, bn_str_from_cstr(st->user)));
+    bn_value_set(a, meta, "online_at", bn_value_int(a, (int64_t)time(NULL)));
+    bn_presence_track(ch, st->user, meta);
+    bn_presence_push_state(ch);
 }
 
 /* new_msg {"body": ...} goes to everyone in the room as is; ping is answered with what it carried. */
@@ -126,7 +153,13 @@ static void room_in(bn_channel *ch, const bn_channel_msg *m)
         bn_channel_reply(ch, "ok", m->payload);
 }
 
-static const bn_channel_def room_channel = {.name = "RoomChannel", .join = room_join, .handle_in = room_in};
+static const bn_channel_def room_channel = {
+    .name = "RoomChannel",
+    .state_size = sizeof(room_state),
+    .join = room_join,
+    .handle_in = room_in,
+    .handle_info = room_info,
+};
 static const bn_channel_route channels[] = {{"room:*", &room_channel}};
 static const bn_socket_def user_socket = {
     .name = "UserSocket",
@@ -202,6 +235,8 @@ static const bn_plug endpoint_plugs[] = {
 int main(int argc, char **argv)
 {
     find_assets();
+    if (bn_pubsub_start(NULL) != 0) /* REDIS_URL: a node of a cluster (BENNU_NODE names it) */
+        return 1;
     bn_router *r = bn_router_new();
     routes(r);
     bn_endpoint ep = {.plugs = endpoint_plugs, .nplugs = BN_ARRAY_LEN(endpoint_plugs), .router = r};
