@@ -19,6 +19,13 @@
 # round trip) against chan_server (bennu/socket.h) and then against its peer
 # bench/ws_peer.mjs (Node and the npm `ws` package), one server at a time,
 # after every other case, and print one BENCH line per measure with ratios.
+# presence_join is no server either: presence_bench tracks 10,000 presences on
+# one node of a two-node cluster over a redis-server of its own (free loopback
+# port) and prints tracks/s and how long the other node takes to hold them all.
+# pubsub_cluster is no server either: pubsub_bench broadcasts from node A to 100
+# subscribers on nodes A and B over a redis-server of its own, then to the same
+# subscribers on one node with the local adapter, and prints messages/s and
+# delivery latencies of both (docs/guides/pubsub.md).
 #
 # Usage: bench/run.sh [BUILD_DIR [CASE...]]   (default: build; binaries in BUILD_DIR/bin;
 #                                              CASE... as in BENCH_CASES, e.g. `fortunes`)
@@ -41,6 +48,8 @@
 #                          "db" selects the eight database cases, "pg" the
 #                          *_pg ones, "sqlite" the *_sqlite ones, "ws" ws_n19000
 #                          (ws_n1000 is known but not run by default).
+#                          "presence_join" is presence_bench alone (needs redis-server).
+#                          "pubsub_cluster" is pubsub_bench alone (needs redis-server).
 #   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
 #   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
 #                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@");
@@ -124,11 +133,23 @@ case_peer() { if fortunes_case "$1"; then echo nginx-static; else echo nginx; fi
 # BENCH_CASES: case names, or words that select every case they begin.
 cases=
 run_render=0
+run_presence=0
+run_pubsub=0
 if [[ -z ${BENCH_CASES:-} ]]; then
     cases=$all_cases
     run_render=1
+    run_presence=1
+    run_pubsub=1
 fi
 for word in ${BENCH_CASES:-}; do
+    if [[ $word == pubsub_cluster ]]; then
+        run_pubsub=1
+        continue
+    fi
+    if [[ $word == presence_join ]]; then
+        run_presence=1
+        continue
+    fi
     [[ $word != fortunes* ]] || run_render=1
     [[ $word != fortunes_render ]] || continue
     case $word in
@@ -174,13 +195,21 @@ if ((need_web || need_pg || need_sqlite)); then
     command -v wrk >/dev/null || die "wrk is not installed"
 fi
 [[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, db, pg, sqlite, ws, or a prefix of them)"
-[[ -n $cases || $run_render == 1 ]] || die "no case selected"
+[[ -n $cases || $run_render == 1 || $run_presence == 1 || $run_pubsub == 1 ]] || die "no case selected"
 if ((need_web)); then
     [[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
     [[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
 fi
 if ((need_page || run_render)) && [[ ! -x $build/bin/render_bench ]]; then
     die "$build/bin/render_bench not built (cmake --build $build --target render_bench)"
+fi
+if ((run_presence)); then
+    [[ -x $build/bin/presence_bench ]] || die "$build/bin/presence_bench not built (cmake --build $build --target presence_bench)"
+    command -v redis-server >/dev/null || die "redis-server is not installed (tools/deps.sh)"
+fi
+if ((run_pubsub)); then
+    [[ -x $build/bin/pubsub_bench ]] || die "$build/bin/pubsub_bench not built (cmake --build $build --target pubsub_bench)"
+    command -v redis-server >/dev/null || die "redis-server is not installed (tools/deps.sh)"
 fi
 if ((need_web)) && [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
     die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
@@ -863,8 +892,24 @@ if ((run_render)); then
     render_line=$(timeout 300 "$build/bin/render_bench") || die "render_bench failed"
     log "${render_line#BENCH }"
 fi
+# Presence across two nodes (presence_bench: its own redis-server), also before the servers start.
+presence_line=
+if ((run_presence)); then
+    log "presence_bench: 10,000 presences tracked on one node of two, over Redis"
+    presence_line=$(timeout 300 "$build/bin/presence_bench" 10000) || die "presence_bench failed"
+    log "${presence_line#BENCH }"
+fi
+# PubSub across two nodes (pubsub_bench: its own redis-server), against the local adapter.
+pubsub_line=
+if ((run_pubsub)); then
+    log "pubsub_bench: node A to 100 subscribers on nodes A and B over Redis, then on one node alone"
+    pubsub_line=$(timeout 300 "$build/bin/pubsub_bench" 100 20000) || die "pubsub_bench failed"
+    log "${pubsub_line#BENCH }"
+fi
 if [[ -z ${cases// /} ]]; then
-    echo "$render_line"
+    [[ -z $render_line ]] || echo "$render_line"
+    [[ -z $presence_line ]] || echo "$presence_line"
+    [[ -z $pubsub_line ]] || echo "$pubsub_line"
     exit 0
 fi
 
@@ -1072,6 +1117,8 @@ for c in $web_cases; do
 done
 # The Fortunes page's render cost, measured before the servers started.
 [[ -z $render_line ]] || echo "$render_line"
+[[ -z $presence_line ]] || echo "$presence_line"
+[[ -z $pubsub_line ]] || echo "$pubsub_line"
 # The WebSocket cases: chan_server (Bennu) against ws_peer.mjs (Node + npm ws);
 # the ratios are Bennu / peer (below 1 is better for memory and times).
 for c in $ws_selected; do
