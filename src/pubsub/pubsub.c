@@ -12,7 +12,6 @@
 
 #include "bennu/http.h"
 #include "pubsub/pubsub_internal.h"
-#include "pubsub/redis_adapter.h"
 
 /* ---- configuration --------------------------------------------------------------- */
 
@@ -25,7 +24,7 @@ static struct {
     pthread_mutex_t lock;
     _Atomic(bool) settled; /* cfg holds the defaults at least: read without the lock from then on */
     bool started;          /* bn_pubsub_start ran */
-    _Atomic(bool) redis;   /* the Redis adapter (set once, read from any thread) */
+    const bn__pubsub_adapter *_Atomic adapter; /* NULL: local only (set once, read from any thread) */
     bool node_given;       /* named by the program or BENNU_NODE: else host:pid of the serving process */
     bn_pubsub_config cfg;
     char node[NODE_MAX + 1];
@@ -97,17 +96,23 @@ static const bn_pubsub_config *config(void)
 
 const bn_pubsub_config *bn__pubsub_config(void) { return config(); }
 const char *bn_pubsub_node(void) { return config()->node; }
-const char *bn_pubsub_adapter(void) { return conf.redis ? "redis" : "local"; }
+const char *bn_pubsub_adapter(void)
+{
+    const bn__pubsub_adapter *a = conf.adapter;
+    return a ? a->name : "local";
+}
 
 /*
  * The adapter starts in the process that serves: in each worker (the hook),
  * at once if a worker already runs here, or at first use in programs that
  * never call bn_server_run (a mailbox subscriber, a publish, Presence).
  */
-static void ensure_adapter(void)
+static const bn__pubsub_adapter *ensure_adapter(void)
 {
-    if (conf.redis)
-        bn__redis_start();
+    const bn__pubsub_adapter *a = conf.adapter;
+    if (a)
+        a->start();
+    return a;
 }
 
 static void worker_started(void)
@@ -116,15 +121,13 @@ static void worker_started(void)
     if (!conf.node_given)
         name_after_process();
     pthread_mutex_unlock(&conf.lock);
-    bn__redis_start();
+    ensure_adapter();
 }
 
 bool bn_pubsub_connected(void)
 {
-    if (!conf.redis)
-        return true;
-    ensure_adapter();
-    return bn__redis_up();
+    const bn__pubsub_adapter *a = ensure_adapter();
+    return !a || a->up();
 }
 
 static void remote_publish(bn_fastlane *fl);
@@ -139,19 +142,19 @@ int bn_pubsub_start(const bn_pubsub_config *cfg)
     }
     settle(cfg);
     int rc = 0;
-    if (conf.cfg.redis_url && (rc = bn__redis_configure(conf.cfg.redis_url, conf.cfg.name)) == 0)
-        conf.redis = true;
+    if (conf.cfg.redis_url && (rc = bn__redis_adapter.configure(conf.cfg.redis_url, conf.cfg.name)) == 0)
+        conf.adapter = &bn__redis_adapter;
     conf.started = rc == 0;
     pthread_mutex_unlock(&conf.lock);
     if (rc != 0)
         return -1;
-    if (!conf.redis) {
+    if (!conf.adapter) {
         bn_debug("pubsub: node %s, local adapter", conf.node);
         return 0;
     }
     bn__registry_set_remote(remote_publish);
     if (bn_http_on_worker_start(worker_started))
-        bn__redis_start();
+        ensure_adapter();
     return 0;
 }
 
@@ -165,11 +168,9 @@ static bool internal_topic(const char *topic)
 void bn__pubsub_remote_send(const char *target_node, const char *topic, const char *event, bool binary,
                             bn_str payload)
 {
-    if (!conf.redis)
-        return;
-    ensure_adapter();
-    if (bn__redis_up())
-        bn__redis_publish(target_node, topic, event, binary, payload);
+    const bn__pubsub_adapter *a = ensure_adapter();
+    if (a && a->up())
+        a->publish(target_node, topic, event, binary, payload);
 }
 
 /* The registry's way out: every broadcast made in this process also goes to the other nodes. */

@@ -19,6 +19,25 @@
 #define BN_PUBSUB_INTERNAL_PREFIX "bn:"
 #define BN_PRESENCE_TOPIC "bn:presence"
 
+/**
+ * A way to the other nodes. The local adapter is none (NULL): broadcasts
+ * stay in the process. Redis is bn__redis_adapter (redis.c); another broker
+ * would be another one of these.
+ */
+typedef struct bn__pubsub_adapter {
+    const char *name;
+    /** Takes the URL and cluster name; -1 (logged) if the URL is malformed. Before any start. */
+    int (*configure)(const char *url, const char *cluster);
+    /** Starts the adapter in this process, once per process (a forked worker starts its own). */
+    void (*start)(void);
+    /** True while connected. */
+    bool (*up)(void);
+    /** Queues a message for the other nodes (all, or `target`); any thread; dropped while down. */
+    void (*publish)(const char *target, const char *topic, const char *event, bool binary, bn_str payload);
+} bn__pubsub_adapter;
+
+extern const bn__pubsub_adapter bn__redis_adapter;
+
 /** The configuration bn_pubsub_start settled (defaults and environment applied). */
 const bn_pubsub_config *bn__pubsub_config(void);
 

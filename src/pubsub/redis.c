@@ -274,7 +274,7 @@ static void forked(void)
     atomic_store(&rd.up, false);
 }
 
-int bn__redis_configure(const char *url, const char *name)
+static int redis_configure(const char *url, const char *name)
 {
     char *host, *user, *password;
     unsigned port, db;
@@ -297,7 +297,7 @@ int bn__redis_configure(const char *url, const char *name)
     return 0;
 }
 
-bool bn__redis_up(void) { return atomic_load(&rd.up); }
+static bool redis_up(void) { return atomic_load(&rd.up); }
 
 /* ---- failure, backoff and reconnection -------------------------------------------------- */
 
@@ -612,7 +612,7 @@ static void send_outgoing(bn_msg *m)
     free(o);
 }
 
-void bn__redis_publish(const char *target, const char *topic, const char *event, bool binary, bn_str payload)
+static void redis_publish(const char *target, const char *topic, const char *event, bool binary, bn_str payload)
 {
     bn_loop *loop = adapter_loop();
     if (!loop)
@@ -646,15 +646,20 @@ static void *adapter_main(void *arg)
     return NULL;
 }
 
-void bn__redis_start(void)
+static void redis_start(void)
 {
-    if (!rd.configured || atomic_load_explicit(&rd.running, memory_order_acquire))
+    if (!rd.configured || atomic_load_explicit(&rd.loop, memory_order_acquire))
         return; /* the common case: every publish passes here */
     pthread_mutex_lock(&rd.lock);
-    if (atomic_load(&rd.running)) {
+    if (atomic_load(&rd.running)) { /* another thread is starting it: wait for its loop */
+        while (!atomic_load(&rd.loop))
+            pthread_cond_wait(&rd.started, &rd.lock);
         pthread_mutex_unlock(&rd.lock);
         return;
     }
+    /* Marked running before the thread exists: the thread itself may call here (Presence, once
+     * connected) before this one wakes up, and must not start a second adapter. */
+    atomic_store(&rd.running, true);
     /* Afresh, also in a process forked from one whose adapter ran (its thread did not follow). */
     rd.state = DOWN;
     rd.sub = rd.pub = (rconn){0};
@@ -672,7 +677,6 @@ void bn__redis_start(void)
         bn_fatal("pubsub: cannot start the redis adapter's thread: %s", strerror(err));
     while (!atomic_load(&rd.loop))
         pthread_cond_wait(&rd.started, &rd.lock);
-    atomic_store_explicit(&rd.running, true, memory_order_release);
     pthread_mutex_unlock(&rd.lock);
 }
 
@@ -680,6 +684,14 @@ bn_loop *bn__pubsub_loop(void)
 {
     if (!rd.configured)
         return NULL;
-    bn__redis_start();
+    redis_start();
     return adapter_loop();
 }
+
+const bn__pubsub_adapter bn__redis_adapter = {
+    .name = "redis",
+    .configure = redis_configure,
+    .start = redis_start,
+    .up = redis_up,
+    .publish = redis_publish,
+};

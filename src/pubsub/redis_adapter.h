@@ -1,20 +1,12 @@
 /*
- * The Redis adapter (redis.c) as pubsub.c, the unit tests and the fuzz
- * target see it; Presence needs none of it (pubsub_internal.h).
+ * The parts of the Redis adapter (redis.c) that the unit tests and the fuzz
+ * target reach: its URL parser and the envelope between nodes. The adapter
+ * itself is bn__redis_adapter (pubsub_internal.h).
  */
 #ifndef BENNU_PUBSUB_REDIS_ADAPTER_H
 #define BENNU_PUBSUB_REDIS_ADAPTER_H
 
 #include "bennu/core.h"
-
-/** Takes the settled URL and cluster name; -1 (logged) if the URL is malformed. Before any bn__redis_start. */
-int bn__redis_configure(const char *url, const char *name);
-/** Starts the adapter's thread in this process, once per process (a forked worker starts its own). */
-void bn__redis_start(void);
-/** True while both connections are up. */
-bool bn__redis_up(void);
-/** Encodes and queues a PUBLISH on the adapter's thread (dropped while Redis is down). */
-void bn__redis_publish(const char *target, const char *topic, const char *event, bool binary, bn_str payload);
 
 /**
  * redis://[[user]:password@]host[:port][/db] (percent-decoded, [v6] hosts);
