@@ -2,68 +2,11 @@
 // the system's): npm phoenix clients on node A and node B in the same room
 // exchange broadcasts, each hearing its own once.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import net from "node:net";
 import { test } from "node:test";
 
-import { join, newSocket, next, startServer, waitFor } from "./helpers.mjs";
+import { join, newSocket, next, startRedis, startServer, waitFor } from "./helpers.mjs";
 
 const T = { timeout: 60000 };
-const redisServer = process.env.BENNU_REDIS_SERVER || "/usr/bin/redis-server";
-
-/** A port the kernel just handed out on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** True once something answers PING on `port` with +PONG. */
-function pongs(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: "127.0.0.1", port }, () => sock.write("PING\r\n"));
-    sock.on("data", (d) => {
-      sock.destroy();
-      resolve(d.toString().startsWith("+PONG"));
-    });
-    sock.on("error", () => resolve(false));
-  });
-}
-
-/** Starts redis-server on a free loopback port without persistence; resolves with {url, stop}. */
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn(
-    redisServer,
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let log = "";
-  child.stdout.on("data", (d) => (log += d));
-  child.stderr.on("data", (d) => (log += d));
-  let exited = false;
-  const exit = new Promise((resolve) => child.on("exit", () => resolve((exited = true))));
-  process.on("exit", () => child.kill("SIGKILL"));
-  const stop = async () => {
-    if (!exited) child.kill("SIGTERM");
-    await exit;
-  };
-  const end = Date.now() + 10000;
-  while (!(await pongs(port))) {
-    if (exited || Date.now() > end) {
-      await stop();
-      throw new Error(`redis-server did not start on port ${port}:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop };
-}
-
 test("clients on node A and node B in the same room exchange broadcasts", T, async () => {
   const redis = await startRedis();
   const nodes = [];

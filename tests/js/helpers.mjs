@@ -191,6 +191,61 @@ export function newSocket(url, options = {}) {
   return socket;
 }
 
+// ---- Redis, for cluster tests --------------------------------------------------------------
+
+/** A port the kernel just handed out on 127.0.0.1. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once something answers PING on `port` with +PONG. */
+function pongs(port) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: "127.0.0.1", port }, () => sock.write("PING\r\n"));
+    sock.on("data", (d) => {
+      sock.destroy();
+      resolve(d.toString().startsWith("+PONG"));
+    });
+    sock.on("error", () => resolve(false));
+  });
+}
+
+/** Starts redis-server on a free loopback port without persistence; resolves with {url, stop}. */
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn(
+    process.env.BENNU_REDIS_SERVER || "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let log = "";
+  child.stdout.on("data", (d) => (log += d));
+  child.stderr.on("data", (d) => (log += d));
+  let exited = false;
+  const exit = new Promise((resolve) => child.on("exit", () => resolve((exited = true))));
+  process.on("exit", () => child.kill("SIGKILL"));
+  const stop = async () => {
+    if (!exited) child.kill("SIGTERM");
+    await exit;
+  };
+  const end = Date.now() + 10000;
+  while (!(await pongs(port))) {
+    if (exited || Date.now() > end) {
+      await stop();
+      throw new Error(`redis-server did not start on port ${port}:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
 export { LongPoll, Socket, WebSocket };
 
 /** Resolves with a push's reply {status, response} ("ok", "error" or another status); rejects on timeout. */

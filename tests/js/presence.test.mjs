@@ -4,13 +4,11 @@
 // the test's own. channel_server tracks a client that joins room:* with
 // {user: NAME} (meta {user, online_at}) and pushes it presence_state.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import net from "node:net";
 import { test } from "node:test";
 
 import { Presence } from "phoenix";
 
-import { join, newSocket, startServer, waitFor, withServer } from "./helpers.mjs";
+import { join, newSocket, startRedis, startServer, waitFor, withServer } from "./helpers.mjs";
 
 const T = { timeout: 60000 };
 // Short replication timings for the cluster tests (the defaults: 1500 and 5000 ms).
@@ -81,53 +79,6 @@ test("one node: presence_state to the joiner, diffs to the room, onJoin/onLeave/
 );
 
 // ---- clusters ------------------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port) {
-  return new Promise((resolve) => {
-    const sock = net.connect({ host: "127.0.0.1", port }, () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.on("error", () => resolve(false));
-  });
-}
-
-/** A redis-server of the test's own on a free loopback port (never the system's service). */
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn(
-    process.env.BENNU_REDIS_SERVER || "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: "ignore" },
-  );
-  let exited = false;
-  const exit = new Promise((resolve) => child.on("exit", () => resolve((exited = true))));
-  child.on("error", () => (exited = true)); // not installed
-  process.on("exit", () => child.kill("SIGKILL"));
-  const end = Date.now() + 10000;
-  while (!(await canConnect(port))) {
-    if (exited || Date.now() > end) throw new Error(`redis-server did not start on port ${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
-      await exit;
-    },
-  };
-}
 
 /**
  * Runs `body({nodes, client})` against `n` channel_server nodes ("a", "b",
