@@ -108,6 +108,7 @@ typedef struct bn_route {
     const char *action_name;     /* "show" for resources, else the function's name */
     const char *controller;      /* controller name for resources, else NULL */
     bn_error_renderer *fallback; /* the controller's action fallback, or NULL */
+    const void *data;            /* what the route was declared with for its action (a LiveView), or NULL */
     const char *name;            /* route name ("user"), NULL if none; the helper is name + "_path" */
     const bn_plug *plugs;        /* the scopes' pipelines flattened, outermost first */
     size_t nplugs;
@@ -116,6 +117,9 @@ typedef struct bn_route {
     const char *file;            /* where it was declared */
     int line;
 } bn_route;
+
+/** The route the endpoint dispatched `c` to, or NULL (before routing, or a plug answered). */
+const bn_route *bn_conn_route(const bn_conn *c);
 
 static inline const bn_plug *bn_route_plugs(const bn_route *rt, size_t *n)
 {
@@ -286,6 +290,9 @@ typedef struct bn_resource_opts {
 #define bn__resources_opts(r, path, controller, opts)                                                                  \
     for (bn__resources_begin((r), __FILE__, __LINE__, (path), (controller), (opts)); bn__block_enter(r);)
 
+/** A route whose action reads `data` back with bn_conn_route (layers above the router: bn_live). */
+void bn__route_data(bn_router *r, const char *file, int line, const char *methods, const char *path,
+                    bn_action *action, const char *action_text, bool named, const char *as, const void *data);
 void bn__route(bn_router *r, const char *file, int line, const char *methods, const char *path, bn_action *action,
                const char *action_text, bool named, const char *as);
 void bn__pipeline(bn_router *r, const char *file, int line, const char *name, const bn_plug *plugs, size_t n);

@@ -34,6 +34,12 @@ static void dispatch(bn_conn *c, bn_router *router)
         m.route->action(c);
 }
 
+const bn_route *bn_conn_route(const bn_conn *c)
+{
+    const bn_web *w = bn__web_peek(c);
+    return w ? w->route : NULL;
+}
+
 void bn_endpoint_call(bn_conn *c)
 {
     bn_endpoint *ep = the_endpoint;

@@ -346,6 +346,7 @@ typedef struct route_spec {
     bn_action *action;
     const char *action_name, *controller, *name;
     bn_error_renderer *fallback;
+    const void *data;
 } route_spec;
 
 /* Records one route per method of "GET|POST". */
@@ -374,6 +375,7 @@ static void add_routes(bn_router *r, const route_spec *spec, const char *methods
         rt->pub.action_name = spec->action_name;
         rt->pub.controller = spec->controller;
         rt->pub.fallback = spec->fallback;
+        rt->pub.data = spec->data;
         rt->pub.name = spec->name;
         rt->pub.file = spec->file;
         rt->pub.line = spec->line;
@@ -383,6 +385,12 @@ static void add_routes(bn_router *r, const route_spec *spec, const char *methods
 
 void bn__route(bn_router *r, const char *file, int line, const char *methods, const char *path, bn_action *action,
                const char *action_text, bool named, const char *as)
+{
+    bn__route_data(r, file, line, methods, path, action, action_text, named, as, NULL);
+}
+
+void bn__route_data(bn_router *r, const char *file, int line, const char *methods, const char *path,
+                    bn_action *action, const char *action_text, bool named, const char *as, const void *data)
 {
     if (!declaring(r, file, line) || !starts_with_slash(r, file, line, "route", path))
         return;
@@ -403,6 +411,7 @@ void bn__route(bn_router *r, const char *file, int line, const char *methods, co
         .action = action,
         .action_name = action_name,
         .name = scoped_name(r, r->top, named ? as : action_name),
+        .data = data,
     };
     add_routes(r, &spec, methods);
 }

@@ -147,6 +147,19 @@ Test(router, route_fields_describe_the_declaration)
     cr_assert_eq(bn_value_len(match("GET", "/about").params), 0);
 }
 
+/* A route can carry data for its action (what bn_live routes hold: their view). */
+Test(router, a_route_carries_the_data_it_was_declared_with)
+{
+    static const int view = 42;
+    bn__route_data(r, __FILE__, __LINE__, "GET", "/counter", page_about, "live", true, NULL, &view);
+    bn_get(r, "/about", page_about);
+    build_ok();
+    const bn_route *rt = assert_routes("GET", "/counter", page_about).route;
+    cr_assert_eq(rt->data, &view);
+    cr_assert_null(rt->name, "no route name unless one is given");
+    cr_assert_null(assert_routes("GET", "/about", page_about).route->data);
+}
+
 Test(router, match_lists_methods_custom_methods_and_any)
 {
     bn_match(r, "GET|POST", "/form", page_home);
