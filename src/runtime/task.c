@@ -246,7 +246,10 @@ void bn_sleep(uint64_t ms)
 {
     bn_task *t = self_or_die("bn_sleep");
     t->timer.cb = timer_wake;
-    bn_timer_start(t->loop, &t->timer, ms);
+    /* From the clock now, not the loop's cached time: a task that ran long since the loop
+     * looked at the clock must still sleep its full time (never early). */
+    uint64_t behind = bn_clock_ms() - bn_loop_now(t->loop);
+    bn_timer_start(t->loop, &t->timer, ms + behind);
     bn_task_suspend();
     bn_timer_stop(&t->timer);
 }
