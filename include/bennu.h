@@ -21,6 +21,7 @@
 #include "bennu/view.h"
 #include "bennu/socket.h"
 #include "bennu/pubsub.h"
+#include "bennu/live.h"
 #include "bennu/testing.h"
 
 #endif
