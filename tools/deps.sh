@@ -44,7 +44,7 @@ fi
 # npm ci where a folder's node_modules is missing or older than its lock (npm keeps a copy of
 # the lock it installed from in node_modules/.package-lock.json):
 #   tests/js                 the real-client tests (npm phoenix, ws, playwright-core)
-#   examples/showcase/assets the chat page's phoenix client (make run)
+#   examples/showcase/assets the chat page's phoenix client, the LiveView client's packages (make run)
 #   bench                    with the bench group: the WebSocket peer (npm ws)
 npm_ci() {
   local dir
@@ -56,6 +56,14 @@ npm_ci() {
 }
 npm_ci tests/js
 npm_ci examples/showcase/assets
+# The showcase's LiveView client (js/app.js bundled by esbuild), when missing or older than its inputs.
+(
+  cd "$(dirname "$0")/../examples/showcase/assets"
+  if [ ! -f dist/app.js ] || [ js/app.js -nt dist/app.js ] || [ package-lock.json -nt dist/app.js ]; then
+    echo "deps: npm run build in examples/showcase/assets"
+    npm run build --silent
+  fi
+)
 for group in "$@"; do
   [ "$group" = bench ] && npm_ci bench # the WebSocket benchmark's peer (npm ws)
 done

@@ -5,13 +5,14 @@
  * root layout, params, JSON, a handler that suspends without stalling
  * anyone, a Server-Sent Events clock, and a chat room over Channels that the
  * npm phoenix client joins from the browser, with who is online from
- * Presence. With REDIS_URL (and BENNU_NODE) it is a node of a cluster:
- * `make run-cluster` runs two on ports 4000 and 4001 sharing Redis. Later issues add LiveView, the
+ * Presence, and two LiveViews (a counter and a ticking clock) that the npm
+ * phoenix_live_view client drives over /live. With REDIS_URL (and BENNU_NODE) it is a node of a
+ * cluster: `make run-cluster` runs two on ports 4000 and 4001 sharing Redis. Later issues add the
  * data layer and generators.
  *
  * Run: make run (or build/bin/showcase; `build/bin/showcase routes` prints the routes).
- * The chat page needs the npm client: `npm ci` in examples/showcase/assets
- * (make runs it).
+ * The chat page and the LiveViews need the npm clients: `npm ci && npm run build` in
+ * examples/showcase/assets (tools/deps.sh runs both).
  */
 #include <limits.h>
 #include <stdio.h>
@@ -22,10 +23,12 @@
 
 #include <bennu.h>
 
+#include "counter.html.h"
 #include "page_html_chat.html.h"
 #include "page_html_hello.html.h"
 #include "page_html_home.html.h"
 #include "root.html.h"
+#include "server_clock.html.h"
 #include "showcase.h"
 
 static const showcase_demo demos[] = {
@@ -36,6 +39,10 @@ static const showcase_demo demos[] = {
      "params from a form or JSON body, answered as JSON (curl -d 'user[name]=Ada' localhost:4000/api/echo)."},
     {"POST /api/upload", NULL,
      "a multipart upload, streamed to a temporary file as it arrives (curl -F file=@big.iso localhost:4000/api/upload)."},
+    {"/counter", "/counter",
+     "a LiveView: the count lives on the server, each click is an event over /live and the page gets back "
+     "a diff holding only the new number."},
+    {"/clock", "/clock", "a LiveView that ticks: handle_info assigns the server time every second."},
     {"/chat", "/chat",
      "a chat room over Channels: the npm phoenix client joins room:lobby over a WebSocket (long-poll if that "
      "fails) and every message is broadcast to the room. Open it in two tabs."},
@@ -60,7 +67,7 @@ static void sleepy(bn_conn *c)
     bn_conn_text(c, 200, bn_str_from_cstr(bn_arena_printf(bn_conn_arena(c), "slept %lld ms\n", (long long)ms)));
 }
 
-static void clock_events(bn_conn *c)
+static void clock_stream(bn_conn *c)
 {
     bn_conn_sse_start(c);
     for (int i = 0; i < 3600; i++) { /* an hour at most; stops when the tab closes */
@@ -169,9 +176,86 @@ static const bn_socket_def user_socket = {
     .longpoll = true,
 };
 
-/* The npm client's bundle, from examples/showcase/assets (found from this file's path, set in main). */
+/* ---- LiveViews ------------------------------------------------------------------ */
+
+/* CounterLive: the count starts at 0 on every mount (a reload or a reconnect starts over). */
+static int counter_mount(bn_live *lv, const bn_value *params, const bn_value *session)
+{
+    (void)params, (void)session;
+    bn_live_assign(lv, counter, count, 0);
+    return 0;
+}
+
+/* inc and dec change one assign: the reply's diff is that one number. */
+static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
+{
+    (void)value;
+    const counter_assigns *a = bn_live_assigns(lv);
+    if (bn_str_eq(event, BN_STR("inc")))
+        bn_live_assign(lv, counter, count, a->count + 1);
+    else if (bn_str_eq(event, BN_STR("dec")))
+        bn_live_assign(lv, counter, count, a->count - 1);
+}
+
+static const bn_live_def counter_live = {
+    .name = "CounterLive",
+    .title = "Counter",
+    BN_LIVE_TEMPLATE(counter),
+    .mount = counter_mount,
+    .handle_event = counter_event,
+};
+
+/* ClockLive's own memory: the text its `now` assign points to. */
+typedef struct clock_state {
+    char now[16]; /* "HH:MM:SS UTC" */
+} clock_state;
+
+/* Assigns the current time and schedules the next tick just after the next second starts. */
+static void clock_tick(bn_live *lv)
+{
+    clock_state *st = bn_live_state(lv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    strftime(st->now, sizeof st->now, "%H:%M:%S UTC", gmtime_r(&ts.tv_sec, &tm));
+    bn_live_assign(lv, server_clock, now, st->now);
+    if (bn_live_connected(lv)) {
+        bn_arena *a = bn_live_arena(lv);
+        uint64_t to_next_second = 1000 - (uint64_t)(ts.tv_nsec / 1000000) + 5;
+        bn_live_send_after(lv, to_next_second, bn_value_string(a, BN_STR("tick")));
+    }
+}
+
+static int clock_mount(bn_live *lv, const bn_value *params, const bn_value *session)
+{
+    (void)params, (void)session;
+    clock_tick(lv); /* the timer only starts once connected */
+    return 0;
+}
+
+static void clock_info(bn_live *lv, const bn_value *msg)
+{
+    (void)msg; /* "tick", the only message */
+    clock_tick(lv);
+}
+
+static const bn_live_def clock_live = {
+    .name = "ClockLive",
+    .title = "Clock",
+    BN_LIVE_TEMPLATE(server_clock),
+    .state_size = sizeof(clock_state),
+    .mount = clock_mount,
+    .handle_info = clock_info,
+};
+
+/* ---- the browser bundles ------------------------------------------------------------ */
+
+/* The npm clients, from examples/showcase/assets (found from this file's path, set in main):
+ * phoenix's own bundle for the chat page, and dist/app.js (js/app.js bundled by esbuild) for
+ * every page, which runs the LiveView client. */
 static char assets_dir[PATH_MAX];
 static char phoenix_js_path[PATH_MAX + 64];
+static char app_js_path[PATH_MAX + 64];
 
 static bool phoenix_js_present(void) { return access(phoenix_js_path, R_OK) == 0; }
 
@@ -180,18 +264,25 @@ static void chat(bn_conn *c)
     bn_render(c, page_html_chat, &(page_html_chat_assigns){phoenix_js_present(), assets_dir});
 }
 
-static void phoenix_js(bn_conn *c)
+/* Sends the JavaScript file at `path`, or a 404 that says which command makes it. */
+static void send_js(bn_conn *c, const char *path, const char *what, const char *command)
 {
-    if (!phoenix_js_present()) {
+    if (access(path, R_OK) != 0) {
         bn_conn_text(c, 404,
-                     bn_str_from_cstr(bn_arena_printf(bn_conn_arena(c),
-                                                      "the phoenix client is missing: run `npm ci` in %s\n",
-                                                      assets_dir)));
+                     bn_str_from_cstr(bn_arena_printf(bn_conn_arena(c), "%s is missing: run `%s` in %s\n", what,
+                                                      command, assets_dir)));
         return;
     }
     bn_conn_put_resp_content_type(c, "text/javascript");
-    if (bn_conn_send_file(c, 200, phoenix_js_path) < 0)
-        bn_raise(c, 404, "the phoenix client cannot be read");
+    if (bn_conn_send_file(c, 200, path) < 0)
+        bn_raise(c, 404, "%s cannot be read", what);
+}
+
+static void phoenix_js(bn_conn *c) { send_js(c, phoenix_js_path, "the phoenix client", "npm ci"); }
+
+static void app_js(bn_conn *c)
+{
+    send_js(c, app_js_path, "the LiveView client (dist/app.js)", "npm ci && npm run build");
 }
 
 static void find_assets(void)
@@ -204,17 +295,34 @@ static void find_assets(void)
         snprintf(assets_dir, sizeof assets_dir, "assets");
     snprintf(phoenix_js_path, sizeof phoenix_js_path, "%s/node_modules/phoenix/priv/static/phoenix.min.js",
              assets_dir);
+    snprintf(app_js_path, sizeof app_js_path, "%s/dist/app.js", assets_dir);
+}
+
+/* The cookie session: it holds the CSRF state that the LiveView socket checks its
+ * _csrf_token against (the page's <meta name="csrf-token">). */
+static const bn_session_opts session_opts = {.key = "_showcase_key", .signing_salt = "Lv8sQm2x"};
+
+/* Endpoint plug: the session for the LiveView socket's requests only (before bn_live_socket),
+ * so that /plaintext and /json stay free of cookies. */
+static void fetch_live_session(bn_conn *c, const void *opts)
+{
+    bn_str path = bn_conn_path(c);
+    if (path.len >= 6 && memcmp(path.ptr, "/live/", 6) == 0)
+        bn_plug_fetch_session(c, opts);
 }
 
 static void routes(bn_router *r)
 {
-    bn_pipeline(r, "browser", BN_PLUG(bn_plug_secure_headers, NULL), BN_PLUG_ROOT_LAYOUT(root));
+    bn_pipeline(r, "browser", BN_PLUG(bn_plug_fetch_session, &session_opts), BN_PLUG(bn_plug_secure_headers, NULL),
+                BN_PLUG_ROOT_LAYOUT(root));
     bn_scope(r, "/", "browser") {
         bn_get(r, "/", home);
         bn_get(r, "/hello/:name", hello);
         bn_get(r, "/sleep", sleepy);
-        bn_get(r, "/clock", clock_events);
+        bn_get(r, "/clock/stream", clock_stream);
         bn_get(r, "/chat", chat);
+        bn_live(r, "/counter", &counter_live);
+        bn_live(r, "/clock", &clock_live);
     }
     bn_scope(r, "/api") {
         bn_post(r, "/echo", echo);
@@ -224,17 +332,28 @@ static void routes(bn_router *r)
     bn_get(r, "/json", json);
     bn_get(r, "/health", health);
     bn_get(r, "/assets/phoenix.js", phoenix_js);
+    bn_get(r, "/assets/app.js", app_js);
 }
 
 static const bn_plug endpoint_plugs[] = {
     BN_PLUG(bn_socket_plug, &user_socket), /* first: it answers /socket/... and halts */
+    BN_PLUG(fetch_live_session, &session_opts),
+    BN_PLUG(bn_socket_plug, &bn_live_socket), /* /live/...: the LiveView client */
     BN_PLUG(bn_plug_request_id, NULL),
     BN_PLUG(bn_plug_logger, NULL),
 };
 
+/* A development secret for the session cookie and the LiveView tokens when none is set, as
+ * Phoenix's config/dev.exs has one: a deployment sets its own SECRET_KEY_BASE. */
+#define DEV_SECRET_KEY_BASE "showcase-development-only-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyz"
+
 int main(int argc, char **argv)
 {
     find_assets();
+    if (!getenv("SECRET_KEY_BASE")) {
+        bn_warn("SECRET_KEY_BASE is not set: using the showcase's development secret (never in production)");
+        setenv("SECRET_KEY_BASE", DEV_SECRET_KEY_BASE, 0);
+    }
     if (bn_pubsub_start(NULL) != 0) /* REDIS_URL: a node of a cluster (BENNU_NODE names it) */
         return 1;
     bn_router *r = bn_router_new();

@@ -113,10 +113,10 @@ Test(web_socket, error_views_by_accept_header)
 
 Test(web_socket, server_sent_events_stream)
 {
-    char *out = curl("-N --max-time 3 URL/clock | head -c 60");
+    char *out = curl("-N --max-time 3 URL/clock/stream | head -c 60");
     cr_expect(strstr(out, "event: tick\ndata: "), "%s", out);
     free(out);
-    cr_expect(bt_log_contains(&srv, "GET /clock -> 200"), "the logger saw the stream start");
+    cr_expect(bt_log_contains(&srv, "GET /clock/stream -> 200"), "the logger saw the stream start");
 }
 
 Test(web_socket, bennu_routes_prints_the_table)

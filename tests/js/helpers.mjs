@@ -68,13 +68,19 @@ function canConnect(port) {
   });
 }
 
+/** Starts channel_server (port 0: a free one): startProgram("channel_server", opts). */
+export function startServer(opts = {}) {
+  return startProgram("channel_server", opts);
+}
+
 /**
- * Starts channel_server (port 0: a free one) and resolves once its worker
- * serves. `env` adds to the environment. The result has port, wsUrl,
- * httpUrl, log(), stop() (SIGTERM, then SIGKILL) and kill() (SIGKILL now).
+ * Starts the program `name` from the build's bin folder (port 0: a free one)
+ * and resolves once its worker serves. `env` adds to the environment. The
+ * result has port, wsUrl, httpUrl, log(), stop() (SIGTERM, then SIGKILL) and
+ * kill() (SIGKILL now).
  */
-export async function startServer({ port = 0, env = {} } = {}) {
-  const program = path.join(binDir, "channel_server");
+export async function startProgram(name, { port = 0, env = {} } = {}) {
+  const program = path.join(binDir, name);
   const child = spawn(program, [], {
     env: { ...process.env, PORT: String(port), BENNU_THREADS: "2", ...env },
     detached: true, // its own process group: the master and its worker die together
@@ -133,14 +139,14 @@ export async function startServer({ port = 0, env = {} } = {}) {
 
   const end = Date.now() + START_MS;
   for (;;) {
-    if (exited) throw new Error(`channel_server exited (${JSON.stringify(exited)}) before serving:\n${log}`);
+    if (exited) throw new Error(`${name} exited (${JSON.stringify(exited)}) before serving:\n${log}`);
     const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(log);
     if (m) server.port = Number(m[1]);
     // Accepting is not serving yet under a master: wait for the worker too.
     if (server.port && /serving with/.test(log) && (await canConnect(server.port))) return server;
     if (Date.now() > end) {
       await server.kill();
-      throw new Error(`channel_server did not start within ${START_MS} ms:\n${log}`);
+      throw new Error(`${name} did not start within ${START_MS} ms:\n${log}`);
     }
     await sleep(20);
   }
