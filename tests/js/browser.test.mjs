@@ -2,30 +2,14 @@
 // channel_server's /chat page, which runs the phoenix bundle shipped in the
 // npm package (served at /assets/phoenix.js). Two pages chat through room:browser.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { launchChromium, phoenixBundle, withServer } from "./helpers.mjs";
 
-import { phoenixBundle, withServer } from "./helpers.mjs";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// Without the background-networking flags Chromium keeps trying hosts this machine cannot reach.
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 test("two browser pages chat through a channel", { timeout: 60000 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (tools/deps.sh)`);
   // launch() gives every run a fresh temporary profile (its own --user-data-dir).
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
+  const browser = await launchChromium();
   try {
     await withServer({ env: { PHOENIX_JS: phoenixBundle } }, async ({ server }) => {
       const problems = [];

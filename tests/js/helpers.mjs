@@ -2,11 +2,13 @@
 // phoenix clients to it, and turns the client's callbacks into promises with
 // bounded waits (a wait that runs out fails with what it waited for).
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { LongPoll, Socket } from "phoenix";
+import { chromium } from "playwright-core";
 import WebSocket from "ws";
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
@@ -250,6 +252,27 @@ export async function startRedis() {
     await new Promise((r) => setTimeout(r, 20));
   }
   return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
+// ---- Chromium, for browser tests --------------------------------------------------------------
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+// Without the background-networking flags Chromium keeps trying hosts this machine cannot reach.
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Debian's headless Chromium under playwright-core, with a fresh temporary profile (launch() makes one). */
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium (tools/deps.sh)`);
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30000 });
 }
 
 export { LongPoll, Socket, WebSocket };

@@ -8,23 +8,8 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 
-import { chromium } from "playwright-core";
+import { binDir, here, launchChromium, startProgram } from "./helpers.mjs";
 
-import { binDir, here, startProgram } from "./helpers.mjs";
-
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// The same flags as browser.test.mjs: without the background-networking ones Chromium keeps
-// trying hosts this machine cannot reach.
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const APP_JS = path.resolve(here, "../../examples/showcase/assets/dist/app.js");
 const ARTIFACTS = path.join(here, "artifacts");
 const CONNECTED = "[data-phx-main].phx-connected"; // the client's class once the view has joined
@@ -52,7 +37,6 @@ function decode(payload) {
 }
 
 test("the showcase's LiveViews: a counter's minimal diffs and a ticking clock", { timeout: 60000 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (tools/deps.sh)`);
   assert.ok(existsSync(path.join(binDir, "showcase")), `no showcase in ${binDir}: build the target showcase`);
   assert.ok(existsSync(APP_JS), `no ${APP_JS}: run \`npm ci && npm run build\` in examples/showcase/assets`);
 
@@ -60,7 +44,7 @@ test("the showcase's LiveViews: a counter's minimal diffs and a ticking clock", 
     env: { BENNU_MASTER: "0", SECRET_KEY_BASE: "live-test-secret-".repeat(5) },
   });
   // launch() gives every run a fresh temporary profile (its own --user-data-dir).
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30000 });
+  const browser = await launchChromium();
   let page;
   let step = "start";
   try {
