@@ -181,7 +181,8 @@ bn_rendered *bn_tpl_render_tree_fn(bn_arena *arena, bn_tpl_fn *fn, const void *a
 void bn_rendered_to_html(const bn_rendered *r, bn_buf *out);
 /**
  * Writes a tree as a LiveView rendered object with inline statics:
- * {"0":"…","1":{"0":…,"s":[…]},"s":[…]}; a comprehension is {"s":[…],"d":[[…],…]};
+ * {"0":"…","1":{"0":…,"s":[…]},"s":[…]}; a comprehension is keyed, as
+ * LiveView 1.1+ reads it: {"s":[…],"k":{"0":{"0":…},…,"kc":N}};
  * an UNCHANGED dynamic is left out, and `with_statics` false leaves out the
  * top node's "s" (the client already has it).
  */

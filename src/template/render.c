@@ -774,21 +774,30 @@ static bool json_node(bn_buf *out, const bn_rendered *r, bool top, bool with_sta
     return complete;
 }
 
+/*
+ * A comprehension in LiveView's keyed format (1.1+): {"s":[…],"k":{"0":{…},
+ * …,"kc":N}}, each entry an object of its dynamics. Entries are always sent
+ * whole (a comprehension is rendered in full when it changes), which the
+ * client merges as new entries; "kc" drops the ones past the new count.
+ */
 static void json_list(bn_buf *out, const bn_comprehension *c)
 {
     bn_buf_append(out, "{", 1);
     json_statics(out, c->block);
-    bn_buf_append(out, ",\"d\":[", 6);
+    bn_buf_append(out, ",\"k\":{", 6);
+    char key[32];
     for (size_t e = 0; e < c->count; e++) {
-        bn_buf_append(out, e ? ",[" : "[", e ? 2 : 1);
+        int n = snprintf(key, sizeof key, "\"%zu\":{", e);
+        bn_buf_append(out, key, (size_t)n);
         for (uint32_t i = 0; i < c->block->ndynamics; i++) {
-            if (i)
-                bn_buf_append(out, ",", 1);
+            n = snprintf(key, sizeof key, "%s\"%u\":", i ? "," : "", i);
+            bn_buf_append(out, key, (size_t)n);
             json_dyn(out, &c->entries[e][i]);
         }
-        bn_buf_append(out, "]", 1);
+        bn_buf_append(out, "},", 2);
     }
-    bn_buf_append(out, "]}", 2);
+    int n = snprintf(key, sizeof key, "\"kc\":%zu}}", c->count);
+    bn_buf_append(out, key, (size_t)n);
 }
 
 void bn_rendered_to_json(const bn_rendered *r, bool with_statics, bn_buf *out)

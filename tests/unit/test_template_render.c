@@ -391,9 +391,10 @@ Test(template_render, tree_json)
     tree_assigns as = {.title = "Hi", .count = 3, .users = &users, .show = true};
     bn_rendered *r = tree_fn(BN_TPL_ARGS(tree, &as), BN_TPL_ALL, NULL);
     cr_assert_str_eq(json_of(r, true), "{\"0\":\"Hi\",\"1\":{\"0\":\"3\",\"1\":\"Hi\"," IF_STATICS "},"
-                                       "\"2\":{" FOR_STATICS ",\"d\":[[\"Ann\"],[\"B&quot;o\"]]}," TREE_STATICS "}");
+                                       "\"2\":{" FOR_STATICS ",\"k\":{\"0\":{\"0\":\"Ann\"},\"1\":{\"0\":\"B&quot;o\"},\"kc\":2}},"
+                                       TREE_STATICS "}");
     cr_assert_str_eq(json_of(r, false), "{\"0\":\"Hi\",\"1\":{\"0\":\"3\",\"1\":\"Hi\"," IF_STATICS "},"
-                                        "\"2\":{" FOR_STATICS ",\"d\":[[\"Ann\"],[\"B&quot;o\"]]}}");
+                                        "\"2\":{" FOR_STATICS ",\"k\":{\"0\":{\"0\":\"Ann\"},\"1\":{\"0\":\"B&quot;o\"},\"kc\":2}}}");
     bn_buf out = BN_BUF_INIT;
     bn_rendered_to_html(r, &out);
     cr_assert_str_eq(take(&out), "<h1>Hi</h1><p>Count: 3 of Hi</p><ul><li>Ann</li><li>B&quot;o</li></ul>");
@@ -437,7 +438,8 @@ Test(template_render, change_tracking)
     user b = mkuser("Bob", 2, false);
     bn_list_push_back(&users, &b.link);
     bn_rendered *r7 = tree_fn(BN_TPL_ARGS(tree, &as), tree__changed_users, r6);
-    cr_assert_str_eq(json_of(r7, false), "{\"2\":{" FOR_STATICS ",\"d\":[[\"Ann\"],[\"Bob\"]]}}");
+    cr_assert_str_eq(json_of(r7, false),
+                     "{\"2\":{" FOR_STATICS ",\"k\":{\"0\":{\"0\":\"Ann\"},\"1\":{\"0\":\"Bob\"},\"kc\":2}}}");
 }
 
 /* Plain HTML equals the tree's HTML for every template (RENDER checks it);

@@ -416,11 +416,12 @@ Test(template_runtime, for_with_0_1_3_items)
     bn_rendered *r = tree(track__any, &(track_assigns){"A", "B", three, 2}, BN_TPL_ALL, NULL);
     cr_assert_eq(r->dynamics[2].kind, BN_DYN_LIST);
     cr_assert_eq(r->dynamics[2].u.list->count, 2);
-    cr_assert_str_eq(json_of(r, true), "{\"0\":\"A\",\"1\":\"B\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"d\":[[\"x\","
-                                       "\"A\"],[\"&lt;y&gt;\",\"A\"]]},\"s\":[\"<p>\",\"|\",\"</p><ul>\",\"</ul>\"]}");
+    cr_assert_str_eq(json_of(r, true), "{\"0\":\"A\",\"1\":\"B\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"k\":{\"0\":"
+                                       "{\"0\":\"x\",\"1\":\"A\"},\"1\":{\"0\":\"&lt;y&gt;\",\"1\":\"A\"},\"kc\":2}},"
+                                       "\"s\":[\"<p>\",\"|\",\"</p><ul>\",\"</ul>\"]}");
     bn_rendered *empty = tree(track__any, &(track_assigns){"A", "B", three, 0}, BN_TPL_ALL, NULL);
     cr_assert_str_eq(json_of(empty, false),
-                     "{\"0\":\"A\",\"1\":\"B\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"d\":[]}}");
+                     "{\"0\":\"A\",\"1\":\"B\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"k\":{\"kc\":0}}}");
 }
 
 Test(template_runtime, tracking_skips_unchanged_and_comprehensions_are_full)
@@ -435,8 +436,9 @@ Test(template_runtime, tracking_skips_unchanged_and_comprehensions_are_full)
     /* items changed: every entry is rendered in full, @a included though it did not change. */
     a.n = 3;
     bn_rendered *r3 = tree(track__any, &a, B(1) | B(2), r2);
-    cr_assert_str_eq(json_of(r3, false), "{\"1\":\"B2\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"d\":[[\"x\",\"A\"],"
-                                         "[\"&lt;y&gt;\",\"A\"],[\"z\",\"A\"]]}}");
+    cr_assert_str_eq(json_of(r3, false), "{\"1\":\"B2\",\"2\":{\"s\":[\"<li>\",\":\",\"</li>\"],\"k\":{\"0\":"
+                                         "{\"0\":\"x\",\"1\":\"A\"},\"1\":{\"0\":\"&lt;y&gt;\",\"1\":\"A\"},"
+                                         "\"2\":{\"0\":\"z\",\"1\":\"A\"},\"kc\":3}}}");
     /* A diff tree to HTML leaves the unchanged parts out. */
     cr_assert_str_eq(html_of(r2), "<p>|B2</p><ul></ul>");
 }
