@@ -101,6 +101,13 @@ bool bn_live_connected(const bn_live *lv);
 bn_arena *bn_live_arena(bn_live *lv);
 /** Delivers `msg` (copied) to handle_info after `delay_ms`; only while connected [Process.send_after]. */
 void bn_live_send_after(bn_live *lv, uint64_t delay_ms, const bn_value *msg);
+/**
+ * Subscribes the view to a PubSub topic while connected [PubSub.subscribe
+ * under `if connected?(socket)`]: broadcasts to it, from any node, reach handle_info
+ * as {"topic": …, "event": …, "payload": …} — how two tabs stay in sync.
+ * Returns 0, or -1 when not connected (the dead render) or already subscribed.
+ */
+int bn_live_subscribe(bn_live *lv, const char *topic);
 /** The id of the view's element ("phx-..."). */
 const char *bn_live_id(const bn_live *lv);
 

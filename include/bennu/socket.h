@@ -208,6 +208,13 @@ void bn_channel_send_after(bn_channel *ch, uint64_t delay_ms, const bn_value *ms
  * channel (Presence untracks with it) [a monitor of the channel process].
  */
 void bn_channel_defer(bn_channel *ch, void (*fn)(bn_channel *ch, void *arg), void *arg);
+/**
+ * Subscribes the channel to another topic [PubSub.subscribe from a channel
+ * process]: every broadcast to it (on any node) reaches handle_info as
+ * {"topic": …, "event": …, "payload": …} (a binary payload as a string of
+ * its bytes). Ends with the channel. Returns 0, or -1 if already subscribed.
+ */
+int bn_channel_subscribe(bn_channel *ch, const char *topic);
 /** A number naming this channel in this process, never reused (0 is none). */
 uint64_t bn_channel_id(const bn_channel *ch);
 

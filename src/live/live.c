@@ -115,6 +115,8 @@ bool bn_live_connected(const bn_live *lv) { return lv->ch != NULL; }
 bn_arena *bn_live_arena(bn_live *lv) { return lv->ch ? bn_channel_arena(lv->ch) : lv->arena; }
 const char *bn_live_id(const bn_live *lv) { return lv->id; }
 
+int bn_live_subscribe(bn_live *lv, const char *topic) { return lv->ch ? bn_channel_subscribe(lv->ch, topic) : -1; }
+
 void bn_live_send_after(bn_live *lv, uint64_t delay_ms, const bn_value *msg)
 {
     if (!lv->ch)
@@ -452,7 +454,9 @@ static void live_info(bn_channel *ch, const bn_value *msg)
 {
     bn_live *lv = channel_live(ch);
     const bn_value *inner = bn_value_get(msg, LIVE_INFO_KEY);
-    if (!inner || !lv->def->handle_info)
+    if (!inner) /* not ours: a broadcast to a topic the view subscribed to */
+        inner = msg;
+    if (!lv->def->handle_info)
         return;
     lv->def->handle_info(lv, inner);
     bn_buf out = BN_BUF_INIT;

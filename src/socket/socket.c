@@ -72,6 +72,7 @@ struct bn_channel {
     bool ending;    /* a terminate is queued */
     work *cur;      /* the work being handled (reply target, arena) */
     struct channel_defer *defers; /* bn_channel_defer, latest first */
+    bn_list extra_subs;             /* bn_channel_subscribe: extra_sub.link */
     bool replied;
     jmp_buf *catch_frame;
     char *topic;
@@ -213,7 +214,26 @@ static bn_channel *channel_new(bn_socket *s, const bn_channel_def *def, bn_str t
     ch->id = ((uint64_t)bn_loop_id(s->loop) << 48) | ++next_channel_id;
     bn_list_init(&ch->timers);
     bn_list_init(&ch->link);
+    bn_list_init(&ch->extra_subs);
     return ch;
+}
+
+/* A subscription of a channel to a topic other than its own (bn_channel_subscribe). */
+typedef struct extra_sub {
+    bn_subscription sub;
+    bn_list link; /* in channel->extra_subs */
+    bn_channel *ch;
+    char topic[];
+} extra_sub;
+
+static void unsubscribe_extras(bn_channel *ch)
+{
+    while (!bn_list_empty(&ch->extra_subs)) {
+        extra_sub *x = bn_container_of(ch->extra_subs.next, extra_sub, link);
+        bn_list_remove(&x->link);
+        bn__registry_unsubscribe(&x->sub);
+        free(x);
+    }
 }
 
 typedef struct channel_defer {
@@ -255,6 +275,7 @@ static void channel_free(bn_channel *ch)
         free(it);
     }
     bn__registry_unsubscribe(&ch->sub);
+    unsubscribe_extras(ch);
     if (bn_list_linked(&ch->link)) {
         bn_list_remove(&ch->link);
         ch->s->nchannels--;
@@ -284,6 +305,7 @@ static void channel_end(bn_channel *ch, const char *reason)
         return;
     ch->ending = true;
     bn__registry_unsubscribe(&ch->sub); /* nothing more reaches it */
+    unsubscribe_extras(ch);
     work *w = work_new(ch->s, WORK_TERMINATE, ch);
     w->reason = reason;
     bn_list_push_back(&ch->s->queue, &w->link);
@@ -962,3 +984,40 @@ void bn_channel_defer(bn_channel *ch, void (*fn)(bn_channel *ch, void *arg), voi
 }
 
 uint64_t bn_channel_id(const bn_channel *ch) { return ch->id; }
+
+/* A broadcast to one of a channel's extra topics: handle_info gets {topic, event, payload}. */
+static void extra_deliver(bn_subscription *sub, bn_fastlane *fl)
+{
+    extra_sub *x = bn_container_of(sub, extra_sub, sub);
+    bn_channel *ch = x->ch;
+    bn_socket *s = ch->s;
+    if (ch->ending || !s->t)
+        return;
+    work *w = work_new(s, WORK_INFO, ch);
+    bn_arena *a = &w->arena;
+    bn_value *msg = bn_value_object(a);
+    bn_value_set(a, msg, "topic", bn_value_string(a, cstr(fl->topic)));
+    bn_value_set(a, msg, "event", bn_value_string(a, cstr(fl->event)));
+    bn_str payload = bn_str_make(fl->payload, fl->payload_len);
+    bn_json_error err;
+    bn_value *v = fl->binary ? NULL : bn_json_parse(a, payload, &err);
+    bn_value_set(a, msg, "payload", v ? v : bn_value_string(a, payload));
+    w->value = msg;
+    bn_list_push_back(&s->queue, &w->link);
+    if (!s->busy) /* run it at the next turn: the registry is being walked now */
+        bn_timer_start(s->loop, &s->later, 0);
+}
+
+int bn_channel_subscribe(bn_channel *ch, const char *topic)
+{
+    for (bn_list *n = ch->extra_subs.next; n != &ch->extra_subs; n = n->next)
+        if (strcmp(bn_container_of(n, extra_sub, link)->topic, topic) == 0)
+            return -1;
+    size_t len = strlen(topic);
+    extra_sub *x = bn_xcalloc(1, sizeof(*x) + len + 1);
+    memcpy(x->topic, topic, len + 1);
+    x->ch = ch;
+    bn_list_push_back(&ch->extra_subs, &x->link);
+    bn__registry_subscribe(&x->sub, x->topic, extra_deliver);
+    return 0;
+}

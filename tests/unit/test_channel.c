@@ -73,6 +73,10 @@ static void room_in(bn_channel *ch, const bn_channel_msg *m)
         bn_channel_reply(ch, "ok", NULL);
     } else if (bn_str_eq(e, BN_STR("bin"))) {
         bn_channel_reply_binary(ch, "ok", m->binary);
+    } else if (bn_str_eq(e, BN_STR("follow"))) { /* {"topic": T}: broadcasts to T reach handle_info */
+        bn_str t = bn_value_str(bn_value_get(m->payload, "topic"));
+        const char *topic = bn_arena_strndup(bn_channel_arena(ch), t.ptr ? t.ptr : "", t.len);
+        bn_channel_reply(ch, bn_channel_subscribe(ch, topic) == 0 ? "ok" : "error", NULL);
     } else if (bn_str_eq(e, BN_STR("bin_push"))) {
         bn_channel_push_binary(ch, "bytes", BN_STR("\x01\x02\x00\x03"));
     }
@@ -483,6 +487,24 @@ Test(channel, handle_info_after_a_delay)
     const bn_test_msg *m = bn_test_assert_push(ts, "room:1", "info", 0);
     cr_assert_not_null(m);
     expect_json(m->payload, "{\"tick\":1}");
+    bn_test_socket_close(ts);
+}
+
+/* A channel subscribed to another topic gets its broadcasts in handle_info, until it ends. */
+Test(channel, a_channel_subscribes_to_another_topic)
+{
+    bn_test_socket *ts = connect_as("ada");
+    join_ok(ts, "room:1");
+    cr_assert_not_null(bn_test_assert_reply(ts, bn_test_push(ts, "room:1", "follow", "{\"topic\":\"news\"}"), "ok", 0));
+    cr_assert_not_null(bn_test_assert_reply(ts, bn_test_push(ts, "room:1", "follow", "{\"topic\":\"news\"}"), "error",
+                                            0), "twice: refused");
+    bn_broadcast_json("news", "headline", BN_STR("{\"n\":2}"));
+    const bn_test_msg *m = bn_test_assert_push(ts, "room:1", "info", 0);
+    cr_assert_not_null(m);
+    expect_json(m->payload, "{\"topic\":\"news\",\"event\":\"headline\",\"payload\":{\"n\":2}}");
+    cr_assert_not_null(bn_test_assert_reply(ts, bn_test_leave(ts, "room:1"), "ok", 0));
+    bn_broadcast_json("news", "headline", BN_STR("{\"n\":3}"));
+    cr_expect(bn_test_refute_push(ts, "room:1", "info", 0), "the subscription ended with the channel");
     bn_test_socket_close(ts);
 }
 

@@ -56,12 +56,16 @@ static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
         bn_value *msg = bn_value_object(ar);
         bn_value_set(ar, msg, "n", bn_value_int(ar, 7));
         bn_live_send_after(lv, 1, msg);
+    } else if (bn_str_eq(event, BN_STR("follow"))) {
+        bn_live_subscribe(lv, "counters");
     }
     /* anything else changes nothing */
 }
 
 static void counter_info(bn_live *lv, const bn_value *msg)
 {
+    if (bn_value_get(msg, "topic")) /* a broadcast to "counters": {topic, event, payload} */
+        msg = bn_value_get(msg, "payload");
     int64_t n = 0;
     bn_value_to_int(bn_value_get(msg, "n"), &n);
     bn_live_assign(lv, counter, count, (int)n);
@@ -313,6 +317,22 @@ Test(live, send_after_pushes_a_diff)
     /* the tree kept after a push is complete: the next click diffs against 7 */
     ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"inc\",\"value\":{}}");
     assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"8\"}}");
+    bn_test_socket_close(ts);
+}
+
+/* Two views of the same page stay in sync through a topic both subscribed to. */
+Test(live, a_subscribed_view_gets_broadcasts_in_handle_info)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"follow\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{}");
+    bn_broadcast_json("counters", "set", BN_STR("{\"n\":42}"));
+    const bn_test_msg *m = bn_test_assert_push(ts, topic_of(&pg), "diff", 0);
+    cr_assert_not_null(m);
+    char *got = json_of(m->payload);
+    cr_assert_str_eq(got, "{\"0\":\"42\"}");
+    free(got);
     bn_test_socket_close(ts);
 }
 
