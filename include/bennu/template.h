@@ -284,7 +284,7 @@ void bn_tpl_put_unsupported(bn_tpl *t, ...)
 
 /** `name={expr}`: writes ` name="escaped"`, ` name` for true, nothing for false or NULL. */
 void bn_tpl_attr_put(bn_tpl *t, bn_tpl_attr a);
-#define bn_tpl_attr(t, name, v) bn_tpl_attr_put((t), bn_tpl_attr_of(name, v))
+#define bn_tpl_attr(t, name, v) bn_tpl_attr_put((t), bn_tpl__attr_value((t), name, v))
 /** `name={["a", cond && "b", @c]}`: the non-NULL, non-empty items joined by spaces. */
 void bn_tpl_attr_list(bn_tpl *t, const char *name, const char *const *items, size_t n);
 /** `{@rest}` in a tag: every attribute of the set. */
@@ -306,6 +306,23 @@ const char *bn_tpl_fmt_ull(bn_tpl *t, unsigned long long v);
  * value after it). Allocated from the render's arena.
  */
 const char *bn_tpl_path(bn_tpl *t, const char *const *parts, const char *const *values, size_t nvalues);
+
+/* An element attribute from any supported C value: strings and booleans as bn_tpl_attr_of,
+ * integers formatted into the template's arena (phx-value-id={item.id}). */
+static inline bn_tpl_attr bn_tpl__attr_cstr(bn_tpl *t, const char *n, const char *v) { (void)t; return bn_tpl_attr_cstr(n, v); }
+static inline bn_tpl_attr bn_tpl__attr_str(bn_tpl *t, const char *n, bn_str v) { (void)t; return bn_tpl_attr_str(n, v); }
+static inline bn_tpl_attr bn_tpl__attr_bool(bn_tpl *t, const char *n, bool v) { (void)t; return bn_tpl_attr_bool(n, v); }
+static inline bn_tpl_attr bn_tpl__attr_safe(bn_tpl *t, const char *n, bn_safe v) { (void)t; return bn_tpl_attr_safe(n, v); }
+static inline bn_tpl_attr bn_tpl__attr_ll(bn_tpl *t, const char *n, long long v) { return bn_tpl_attr_cstr(n, bn_tpl_fmt_ll(t, v)); }
+static inline bn_tpl_attr bn_tpl__attr_ull(bn_tpl *t, const char *n, unsigned long long v)
+{
+    return bn_tpl_attr_cstr(n, bn_tpl_fmt_ull(t, v));
+}
+#define bn_tpl__attr_value(t, name, v)                                                                                 \
+    _Generic((v), char *: bn_tpl__attr_cstr, const char *: bn_tpl__attr_cstr, bn_str: bn_tpl__attr_str,              \
+             bool: bn_tpl__attr_bool, bn_safe: bn_tpl__attr_safe, short: bn_tpl__attr_ll, int: bn_tpl__attr_ll,       \
+             long: bn_tpl__attr_ll, long long: bn_tpl__attr_ll, unsigned short: bn_tpl__attr_ull,                    \
+             unsigned: bn_tpl__attr_ull, unsigned long: bn_tpl__attr_ull, unsigned long long: bn_tpl__attr_ull)(t, name, v)
 
 /** A comprehension (:for): open, one item per element, close. */
 void bn_tpl_for_open(bn_tpl *t, const bn_tpl_block *body);

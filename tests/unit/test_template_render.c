@@ -18,6 +18,7 @@
 #include "escape.html.h"
 #include "links.html.h"
 #include "loops.html.h"
+#include "int_attrs.html.h"
 #include "numbers.html.h"
 #include "paths.html.h"
 #include "raw.html.h"
@@ -164,6 +165,14 @@ Test(template_render, numbers_bools_doubles_chars)
     cr_assert_str_eq(html, "0|0|0|0|0|0|0|0.1|1.5|false|false|&amp;|&quot;|0|0");
     html = RENDER(numbers, .d = 1.0 / 3.0, .c = 'x');
     cr_assert_str_eq(html, "0|0|0|0|0|0|0|0.3333333333333333|0|false|false|x||0|0");
+}
+
+/* Integer attributes are written in decimal (phx-value-id={item.id}). */
+Test(template_render, integer_attributes)
+{
+    char *html = RENDER(int_attrs, .id = -3, .size = 4000000000ul, .big = 123456789012LL);
+    cr_assert_str_eq(html, "<button phx-click=\"delete\" phx-value-id=\"-3\" data-size=\"4000000000\" "
+                           "data-big=\"123456789012\">x</button>");
 }
 
 Test(template_render, raw_is_not_escaped)
