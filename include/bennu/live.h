@@ -64,6 +64,14 @@ typedef struct bn_live_def {
     void (*handle_info)(bn_live *lv, const bn_value *msg);
     /** The view ends (the client left or went away). */
     void (*terminate)(bn_live *lv, const char *reason);
+    /**
+     * The URL's params, after mount and after every patch [handle_params/3]:
+     * `params` are the path and query params of `uri` (the full URL, e.g.
+     * "http://host/users/1?tab=2"). Called in the dead render and at join
+     * (unless mount redirected), when the client follows a `<.link patch>` or
+     * goes back (a "live_patch"), and after bn_live_push_patch.
+     */
+    void (*handle_params)(bn_live *lv, const bn_value *params, const char *uri);
 } bn_live_def;
 
 #define BN_LIVE_TEMPLATE(name) .render = name##__any, .assigns_size = sizeof(name##_assigns)
@@ -110,6 +118,29 @@ void bn_live_send_after(bn_live *lv, uint64_t delay_ms, const bn_value *msg);
 int bn_live_subscribe(bn_live *lv, const char *topic);
 /** The id of the view's element ("phx-..."). */
 const char *bn_live_id(const bn_live *lv);
+
+/*
+ * Navigation [push_patch/2, push_navigate/2, redirect/2]: each takes effect
+ * once the current callback returns (the last call wins). `to` is copied. In
+ * the dead render all three answer the request with a 302 to `to`.
+ */
+
+/**
+ * Changes the URL to `to` (a path of the same view, under the same route
+ * pipeline) without a new mount: handle_params runs with its params, and the
+ * client's history gets a new entry (or the current one is replaced).
+ */
+void bn_live_push_patch(bn_live *lv, const char *to, bool replace);
+/** Ends this view and mounts the LiveView at `to` over the same socket (the client navigates live). */
+void bn_live_push_navigate(bn_live *lv, const char *to, bool replace);
+/** Ends this view and sends the browser to `to` (a path or an http(s) URL) with a full page load. */
+void bn_live_redirect(bn_live *lv, const char *to);
+/**
+ * Sets the page's title (copied) [assign(socket, :page_title, …)]: the dead
+ * render's page_title, then the "t" of the next diff (or of the join's
+ * rendered tree).
+ */
+void bn_live_set_title(bn_live *lv, const char *title);
 
 #ifdef __cplusplus
 }

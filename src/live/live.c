@@ -4,7 +4,8 @@
  * token in data-phx-session), then the "lv:*" channel of bn_live_socket that
  * the npm phoenix_live_view client joins: mount connected, the full rendered
  * tree in the join reply, and diffs of the changed dynamics after events and
- * handle_info. PROTOCOLS.md §7 has the wire format.
+ * handle_info; handle_params with patches, live navigation, redirects and
+ * the page title (§7.3, §7.4, §7.6). PROTOCOLS.md §7 has the wire format.
  *
  * Trees: a connected view keeps the last tree the client has, complete (a
  * diff's unchanged holes are filled from the tree before it), in one of two
@@ -28,7 +29,13 @@
 #define LIVE_TOKEN_MAX_AGE_S (14 * 24 * 3600) /* Phoenix's max_age for the session token */
 #define LIVE_ID_CHARS 16
 #define LIVE_INFO_KEY "bn_live_info"         /* the send_after envelope: {"bn_live_info": msg} */
-#define LIVE_MAX_VIEWS 256
+#define LIVE_MAX_ROUTES 256
+#define LIVE_MAX_PATCHES 8                   /* handle_params patching again and again: a bug, not a loop */
+
+/* What a callback asked for besides assigns [socket.redirected]. */
+typedef enum live_nav { NAV_NONE, NAV_PATCH, NAV_NAVIGATE, NAV_REDIRECT } live_nav;
+
+typedef struct live_route live_route;
 
 struct bn_live {
     const bn_live_def *def;
@@ -41,38 +48,211 @@ struct bn_live {
     int cur;
     void *assigns;
     void *state;
+    const live_route *route; /* the route the page was rendered for (NULL: unknown) */
+    const char *url;         /* the current URL (connected: in url_mem) */
+    char *url_mem;
+    live_nav nav;            /* pending navigation, in the callback's arena */
+    const char *nav_to;
+    bool nav_replace;
+    const char *title;       /* a new title for the next diff, in the callback's arena */
 };
 
-/* ---- the registry of views, by name ------------------------------------- */
+/* ---- the registry of live routes ------------------------------------------ */
 
-/* Filled by the dead render: a join that names a view this process never
- * rendered answers "stale", and the client's reload registers it. */
-static pthread_mutex_t views_lock = PTHREAD_MUTEX_INITIALIZER;
-static const bn_live_def *views[LIVE_MAX_VIEWS];
-static size_t nviews;
+/*
+ * Filled by the dead render, one entry per route a view was rendered for: a
+ * join that names a view this process never rendered answers "stale", and
+ * the client's reload registers it. A patch or a live navigation must land
+ * on a route of the same view with the same pipeline plugs (Phoenix's "same
+ * live_session"): the URL changes without the plugs running again. Entries
+ * are copies (the router may go) and never change once counted.
+ */
+struct live_route {
+    const bn_live_def *def;
+    char *pattern;  /* "/users/:id" */
+    bn_plug *plugs; /* the route's pipelines, flattened */
+    size_t nplugs;
+};
 
-static void register_view(const bn_live_def *def)
+static pthread_mutex_t routes_lock = PTHREAD_MUTEX_INITIALIZER;
+static live_route live_routes_[LIVE_MAX_ROUTES];
+static size_t nroutes;
+
+static size_t routes_count(void)
 {
-    pthread_mutex_lock(&views_lock);
-    size_t i = 0;
-    while (i < nviews && strcmp(views[i]->name, def->name) != 0)
-        i++;
-    if (i == nviews && nviews < LIVE_MAX_VIEWS)
-        views[nviews++] = def;
-    else if (i == nviews)
-        bn_warn("live: more than %d views, %s is not registered", LIVE_MAX_VIEWS, def->name);
-    pthread_mutex_unlock(&views_lock);
+    pthread_mutex_lock(&routes_lock);
+    size_t n = nroutes;
+    pthread_mutex_unlock(&routes_lock);
+    return n;
+}
+
+static const live_route *register_route(const bn_live_def *def, const bn_route *rt)
+{
+    const live_route *found = NULL;
+    pthread_mutex_lock(&routes_lock);
+    for (size_t i = 0; i < nroutes && !found; i++)
+        if (live_routes_[i].def == def && strcmp(live_routes_[i].pattern, rt->path) == 0)
+            found = &live_routes_[i];
+    if (!found && nroutes < LIVE_MAX_ROUTES) {
+        live_route *e = &live_routes_[nroutes];
+        e->def = def;
+        e->pattern = bn_xstrdup(rt->path);
+        e->nplugs = rt->nplugs;
+        e->plugs = bn_xcalloc(rt->nplugs ? rt->nplugs : 1, sizeof(bn_plug));
+        if (rt->nplugs)
+            memcpy(e->plugs, rt->plugs, rt->nplugs * sizeof(bn_plug));
+        found = e;
+        nroutes++;
+    } else if (!found) {
+        bn_warn("live: more than %d live routes, %s is not registered", LIVE_MAX_ROUTES, rt->path);
+    }
+    pthread_mutex_unlock(&routes_lock);
+    return found;
+}
+
+/* Every bn_live route of the router, so that a patch or navigation to a route this process has
+ * not rendered yet is live too. Once per router. */
+static void register_router_once(const bn_router *r)
+{
+    static const bn_router *_Atomic done;
+    if (!r || atomic_load(&done) == r)
+        return;
+    size_t n;
+    const bn_route *const *routes = bn_router_routes(r, &n);
+    for (size_t i = 0; i < n; i++)
+        if (routes[i]->action == bn_live_render && routes[i]->data)
+            register_route(routes[i]->data, routes[i]);
+    atomic_store(&done, r);
 }
 
 static const bn_live_def *find_view(bn_str name)
 {
-    const bn_live_def *found = NULL;
-    pthread_mutex_lock(&views_lock);
-    for (size_t i = 0; i < nviews && !found; i++)
-        if (bn_str_eq(bn_str_from_cstr(views[i]->name), name))
-            found = views[i];
-    pthread_mutex_unlock(&views_lock);
-    return found;
+    size_t n = routes_count();
+    for (size_t i = 0; i < n; i++)
+        if (bn_str_eq(bn_str_from_cstr(live_routes_[i].def->name), name))
+            return live_routes_[i].def;
+    return NULL;
+}
+
+static const live_route *find_route(const bn_live_def *def, bn_str pattern)
+{
+    size_t n = routes_count();
+    for (size_t i = 0; i < n; i++)
+        if (live_routes_[i].def == def && bn_str_eq(bn_str_from_cstr(live_routes_[i].pattern), pattern))
+            return &live_routes_[i];
+    return NULL;
+}
+
+static bool same_plugs(const live_route *x, const live_route *y)
+{
+    if (x->nplugs != y->nplugs)
+        return false;
+    for (size_t i = 0; i < x->nplugs; i++)
+        if (x->plugs[i].fn != y->plugs[i].fn || x->plugs[i].opts != y->plugs[i].opts)
+            return false;
+    return true;
+}
+
+/* The next segment of `*p` (empty ones skipped); false at the end. */
+static bool next_segment(bn_str *p, bn_str *seg)
+{
+    while (p->len && p->ptr[0] == '/')
+        p->ptr++, p->len--;
+    if (!p->len)
+        return false;
+    size_t n = 0;
+    while (n < p->len && p->ptr[n] != '/')
+        n++;
+    *seg = bn_str_make(p->ptr, n);
+    p->ptr += n, p->len -= n;
+    return true;
+}
+
+/* Matches `path` (percent-encoded) against a route pattern: its path params into `params`, or false. */
+static bool match_pattern(bn_arena *a, const char *pattern, bn_str path, bn_value *params)
+{
+    bn_str pat = bn_str_from_cstr(pattern), ps, seg;
+    while (next_segment(&pat, &ps)) {
+        if (ps.ptr[0] == '*') { /* the rest, decoded segment by segment */
+            bn_buf rest = BN_BUF_INIT;
+            bool ok = true;
+            for (bool first = true; ok && next_segment(&path, &seg); first = false) {
+                bn_str d;
+                ok = bn__percent_decode(a, seg, false, &d);
+                if (!first)
+                    bn_buf_append(&rest, "/", 1);
+                if (ok)
+                    bn_buf_append(&rest, d.ptr, d.len);
+            }
+            if (ok)
+                bn_value_set_str(a, params, bn_str_make(ps.ptr + 1, ps.len - 1),
+                                 bn_value_string(a, bn_str_make(rest.data ? rest.data : "", rest.len)));
+            bn_buf_free(&rest);
+            return ok;
+        }
+        bn_str d;
+        if (!next_segment(&path, &seg) || !bn__percent_decode(a, seg, false, &d))
+            return false;
+        if (ps.ptr[0] == ':')
+            bn_value_set_str(a, params, bn_str_make(ps.ptr + 1, ps.len - 1), bn_value_string(a, d));
+        else if (!bn_str_eq(ps, d))
+            return false;
+    }
+    return !next_segment(&path, &seg);
+}
+
+/* The path of a URL or of a path ("http://h/a?b" and "/a?b": "/a"; "http://h": empty, at its end). */
+static bn_str url_path(bn_str url)
+{
+    const char *scheme = url.len ? memmem(url.ptr, url.len, "://", 3) : NULL;
+    if (scheme) {
+        const char *host = scheme + 3;
+        const char *slash = memchr(host, '/', url.len - (size_t)(host - url.ptr));
+        url = slash ? bn_str_make(slash, url.len - (size_t)(slash - url.ptr)) : bn_str_make(url.ptr + url.len, 0);
+    }
+    size_t n = 0;
+    while (n < url.len && url.ptr[n] != '?' && url.ptr[n] != '#')
+        n++;
+    return bn_str_make(url.ptr, n);
+}
+
+/* The query params of a URL (decoded), into `params`. */
+static void query_params(bn_arena *a, bn_str url, bn_value *params)
+{
+    const char *q = url.ptr ? memchr(url.ptr, '?', url.len) : NULL;
+    if (!q)
+        return;
+    bn_str query = bn_str_make(q + 1, url.len - (size_t)(q + 1 - url.ptr));
+    const char *hash = memchr(query.ptr, '#', query.len);
+    if (hash)
+        query.len = (size_t)(hash - query.ptr);
+    char err[160];
+    if (bn__parse_urlencoded(a, query, params, NULL, err, sizeof err) != 0)
+        bn_warn("live: the URL's query is not valid (%s): params are partial", err);
+}
+
+/*
+ * The route of `def` that `url` lands on, with the same plugs as `from` (any
+ * route of def when from is NULL), and the URL's params (query, then path
+ * params over them) in *params; NULL if none.
+ */
+static const live_route *resolve_url(bn_arena *a, const bn_live_def *def, const live_route *from, bn_str url,
+                                     bn_value **params)
+{
+    bn_str path = url_path(url);
+    size_t n = routes_count();
+    for (size_t i = 0; i < n; i++) {
+        const live_route *e = &live_routes_[i];
+        if (e->def != def || (from && !same_plugs(e, from)))
+            continue;
+        bn_value *p = bn_value_object(a);
+        query_params(a, url, p);
+        if (match_pattern(a, e->pattern, path, p)) {
+            *params = p;
+            return e;
+        }
+    }
+    return NULL;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -127,6 +307,29 @@ void bn_live_send_after(bn_live *lv, uint64_t delay_ms, const bn_value *msg)
     bn_channel_send_after(lv->ch, delay_ms, env);
 }
 
+static void set_nav(bn_live *lv, live_nav nav, const char *to, bool replace)
+{
+    lv->nav = nav;
+    to = to ? to : "/";
+    lv->nav_to = bn_arena_strndup(bn_live_arena(lv), to, strlen(to));
+    lv->nav_replace = replace;
+}
+
+void bn_live_push_patch(bn_live *lv, const char *to, bool replace) { set_nav(lv, NAV_PATCH, to, replace); }
+void bn_live_push_navigate(bn_live *lv, const char *to, bool replace) { set_nav(lv, NAV_NAVIGATE, to, replace); }
+void bn_live_redirect(bn_live *lv, const char *to) { set_nav(lv, NAV_REDIRECT, to, false); }
+void bn_live_set_title(bn_live *lv, const char *title)
+{
+    title = title ? title : "";
+    lv->title = bn_arena_strndup(bn_live_arena(lv), title, strlen(title));
+}
+
+static void call_params(bn_live *lv, const bn_value *params, const char *uri)
+{
+    if (lv->def->handle_params)
+        lv->def->handle_params(lv, params, uri);
+}
+
 /* ---- the dead render ---------------------------------------------------- */
 
 /* The container around the view's HTML, as a template in plain mode (what
@@ -160,6 +363,19 @@ static bn_live *live_new_in(bn_arena *a, const bn_live_def *def)
 
 static void free_buf(void *arg) { bn_buf_free(arg); }
 
+/* The request's URL for handle_params: "http://" + Host + path + query. */
+static const char *dead_uri(bn_conn *c)
+{
+    bn_str host = bn_conn_req_header(c, BN_STR("host"));
+    bn_str path = bn_conn_path(c), query = bn_conn_query(c);
+    bn_buf b = BN_BUF_INIT;
+    bn_buf_printf(&b, "http://%.*s%.*s%s%.*s", (int)host.len, host.ptr ? host.ptr : "", (int)path.len, path.ptr,
+                  query.len ? "?" : "", (int)query.len, query.ptr ? query.ptr : "");
+    const char *uri = bn_arena_strndup(bn_conn_arena(c), b.data, b.len);
+    bn_buf_free(&b);
+    return uri;
+}
+
 void bn_live_render(bn_conn *c)
 {
     const bn_route *rt = bn_conn_route(c);
@@ -169,7 +385,8 @@ void bn_live_render(bn_conn *c)
     bn_str skb = secret_key_base();
     if (!skb.ptr)
         bn_raise(c, 500, "LiveView needs SECRET_KEY_BASE (at least 64 bytes) to sign its session token");
-    register_view(def);
+    register_router_once(bn_conn_router(c));
+    const live_route *route = register_route(def, rt);
 
     bn_arena *a = bn_conn_arena(c);
     bn_live *lv = live_new_in(a, def);
@@ -178,10 +395,21 @@ void bn_live_render(bn_conn *c)
     const bn_value *session = bn_session_fetched(c) ? bn_session_all(c) : bn_value_object(a);
     if (def->mount(lv, bn_conn_params(c), session) != 0)
         bn_raise(c, 403, "%s refused the mount", def->name);
+    if (!lv->nav)
+        call_params(lv, bn_conn_params(c), dead_uri(c));
+    if (lv->nav) { /* Phoenix's dead render answers every navigation with a redirect */
+        if (lv->nav_to[0] == '/' && lv->nav_to[1] != '/')
+            bn_conn_redirect(c, lv->nav_to);
+        else
+            bn_conn_redirect_external(c, lv->nav_to);
+        return;
+    }
 
     bn_value *data = bn_value_object(a);
     bn_value_set(a, data, "id", bn_value_string(a, bn_str_from_cstr(lv->id)));
     bn_value_set(a, data, "view", bn_value_string(a, bn_str_from_cstr(def->name)));
+    if (route)
+        bn_value_set(a, data, "route", bn_value_string(a, bn_str_from_cstr(route->pattern)));
     bn_value_set(a, data, "session", (bn_value *)session);
     bn_buf *tok = bn_arena_alloc(a, sizeof *tok);
     *tok = (bn_buf)BN_BUF_INIT;
@@ -189,7 +417,9 @@ void bn_live_render(bn_conn *c)
     bn_token_sign(tok, skb, BN_STR(LIVE_SALT), data, now_ms(), LIVE_TOKEN_MAX_AGE_S);
     bn_buf_append(tok, "", 1);
 
-    if (def->title && !bn_value_is(bn_conn_assigned(c, "page_title"), BN_VALUE_STRING))
+    if (lv->title)
+        bn_conn_assign(c, "page_title", bn_value_string(a, bn_str_from_cstr(lv->title)));
+    else if (def->title && !bn_value_is(bn_conn_assigned(c, "page_title"), BN_VALUE_STRING))
         bn_conn_assign(c, "page_title", bn_value_string(a, bn_str_from_cstr(def->title)));
     container k = {lv, tok->data};
     bn_conn_render_fn(c, 0, render_container, &k);
@@ -294,6 +524,7 @@ static void live_free(bn_live *lv)
         return;
     bn_arena_destroy(&lv->trees[0]);
     bn_arena_destroy(&lv->trees[1]);
+    free(lv->url_mem);
     free(lv);
 }
 
@@ -307,7 +538,8 @@ static int reply_error(bn_channel *ch, const char *reason)
 }
 
 /* The view named by the join's session token, or NULL (stale). */
-static const bn_live_def *verify_session(bn_channel *ch, const bn_value *payload, const bn_value **session)
+static const bn_live_def *verify_session(bn_channel *ch, const bn_value *payload, const bn_value **session,
+                                         bn_str *route)
 {
     bn_str skb = secret_key_base();
     if (!skb.ptr) {
@@ -325,32 +557,141 @@ static const bn_live_def *verify_session(bn_channel *ch, const bn_value *payload
         return NULL;
     const bn_value *s = bn_value_get(data, "session");
     *session = bn_value_is(s, BN_VALUE_OBJECT) ? s : bn_value_object(bn_channel_arena(ch));
+    *route = bn_value_str(bn_value_get(data, "route"));
     return find_view(bn_value_str(bn_value_get(data, "view")));
 }
 
-/* The params of the joined URL: its query decoded (path params are not
- * matched again in this slice). */
-static bn_value *url_params(bn_arena *a, const bn_value *payload)
+static void set_url(bn_live *lv, bn_str url)
 {
-    bn_value *params = bn_value_object(a);
+    char *mem = bn_xcalloc(1, url.len + 1);
+    memcpy(mem, url.ptr, url.len);
+    free(lv->url_mem);
+    lv->url = lv->url_mem = mem;
+}
+
+/* `to` (a path) as a full URL on the current URL's scheme and host, in the callback's arena. */
+static bn_str absolute_url(bn_live *lv, const char *to)
+{
+    bn_str cur = bn_str_from_cstr(lv->url ? lv->url : "");
+    bn_str path = url_path(cur);
+    size_t origin = path.ptr && memmem(cur.ptr, cur.len, "://", 3) ? (size_t)(path.ptr - cur.ptr) : 0;
+    if (to[0] != '/' || to[1] == '/')
+        origin = 0; /* already a URL */
+    bn_buf b = BN_BUF_INIT;
+    bn_buf_printf(&b, "%.*s%s", (int)origin, cur.ptr, to);
+    bn_str u = bn_str_make(bn_arena_strndup(bn_live_arena(lv), b.data, b.len), b.len);
+    bn_buf_free(&b);
+    return u;
+}
+
+/* {"to":…,"kind":…} (kind NULL: none) appended to out. */
+static void nav_json(bn_live *lv, bn_buf *out, bool kind)
+{
+    bn_arena *a = bn_live_arena(lv);
+    bn_value *v = bn_value_object(a);
+    bn_value_set(a, v, "to", bn_value_string(a, bn_str_from_cstr(lv->nav_to)));
+    if (kind)
+        bn_value_set(a, v, "kind", bn_value_string(a, lv->nav_replace ? BN_STR("replace") : BN_STR("push")));
+    bn_json_encode(out, v);
+}
+
+/*
+ * Applies a pending push_patch: the URL becomes `to` and handle_params runs
+ * (again, if it patched too, at most LIVE_MAX_PATCHES times); `patched` gets
+ * each patch's {to, kind}, the last one last. A `to` that is not a known
+ * route of this view under the same plugs becomes a push_navigate: the
+ * client's navigation join then either lands or loads the page.
+ */
+static void apply_patches(bn_live *lv, void (*patched)(bn_live *lv, void *arg), void *arg)
+{
+    for (int i = 0; lv->nav == NAV_PATCH; i++) {
+        if (i == LIVE_MAX_PATCHES)
+            bn_channel_raise(lv->ch, "%s: push_patch from handle_params more than %d times in a row", lv->def->name,
+                             LIVE_MAX_PATCHES);
+        bn_value *params = NULL;
+        bn_str url = absolute_url(lv, lv->nav_to);
+        if (!lv->route || !resolve_url(bn_live_arena(lv), lv->def, lv->route, url, &params)) {
+            bn_warn("live: %s: push_patch to %s, not a route of this view rendered yet: navigating instead",
+                    lv->def->name, lv->nav_to);
+            lv->nav = NAV_NAVIGATE;
+            return;
+        }
+        patched(lv, arg);
+        lv->nav = NAV_NONE;
+        set_url(lv, url);
+        call_params(lv, params, lv->url);
+    }
+}
+
+/* Splices the pending title as "t" into the JSON object that ends `out`. */
+static void put_title(bn_live *lv, bn_buf *out)
+{
+    if (!lv->title || !out->len || out->data[out->len - 1] != '}')
+        return;
+    out->len--;
+    if (out->data[out->len - 1] != '{')
+        bn_buf_append(out, ",", 1);
+    bn_buf_append(out, "\"t\":", 4);
+    bn_arena *a = bn_live_arena(lv);
+    bn_json_encode(out, bn_value_string(a, bn_str_from_cstr(lv->title)));
+    bn_buf_append(out, "}", 1);
+    lv->title = NULL;
+}
+
+static void join_patched(bn_live *lv, void *arg)
+{
+    bn_buf *patch = arg; /* only the last one counts: the client's URL */
+    patch->len = 0;
+    nav_json(lv, patch, true);
+}
+
+/* A join refused by mount's navigation: {"redirect":{to}} or {"live_redirect":{to,kind}}. */
+static int reply_nav_error(bn_live *lv)
+{
+    bn_buf out = BN_BUF_INIT;
+    bool live = lv->nav == NAV_NAVIGATE;
+    bn_buf_append(&out, live ? "{\"live_redirect\":" : "{\"redirect\":", live ? 17 : 12);
+    nav_json(lv, &out, live);
+    bn_buf_append(&out, "}", 1);
+    bn_channel_reply_json(lv->ch, "error", bn_str_make(out.data, out.len));
+    bn_buf_free(&out);
+    return 1;
+}
+
+static void join_failed(bn_channel *ch, bn_live *lv)
+{
+    live_free(lv);
+    ((live_channel *)bn_channel_state(ch))->lv = NULL;
+}
+
+/* The route a join lands on: the "url" (a rejoin) or the "redirect" (live navigation) [§7.2 check 3]. */
+static bool join_route(bn_live *lv, const bn_value *payload, bn_str token_route, bn_value **params)
+{
+    bn_arena *a = bn_channel_arena(lv->ch);
+    const live_route *from = token_route.ptr ? find_route(lv->def, token_route) : NULL;
     bn_str url = bn_value_str(bn_value_get(payload, "url"));
-    const char *q = url.ptr ? memchr(url.ptr, '?', url.len) : NULL;
-    if (!q)
-        return params;
-    bn_str query = bn_str_make(q + 1, url.len - (size_t)(q + 1 - url.ptr));
-    const char *hash = memchr(query.ptr, '#', query.len);
-    if (hash)
-        query.len = (size_t)(hash - query.ptr);
-    char err[160];
-    if (bn__parse_urlencoded(a, query, params, NULL, err, sizeof err) != 0)
-        bn_warn("live: the joined URL's query is not valid (%s): params are partial", err);
-    return params;
+    bn_str redirect = bn_value_str(bn_value_get(payload, "redirect"));
+    if (redirect.ptr) {
+        /* a live navigation within the view's routes under the same plugs; anything else: a page load */
+        lv->route = from ? resolve_url(a, lv->def, from, redirect, params) : NULL;
+        set_url(lv, redirect);
+        return lv->route != NULL;
+    }
+    set_url(lv, url.ptr ? url : BN_STR(""));
+    lv->route = resolve_url(a, lv->def, from, url, params);
+    if (!lv->route) { /* a URL no route of this process matches: its query only */
+        lv->route = from;
+        *params = bn_value_object(a);
+        query_params(a, url, *params);
+    }
+    return true;
 }
 
 static int live_join(bn_channel *ch, const bn_value *payload)
 {
     const bn_value *session = NULL;
-    const bn_live_def *def = verify_session(ch, payload, &session);
+    bn_str token_route = BN_STR_NULL;
+    const bn_live_def *def = verify_session(ch, payload, &session, &token_route);
     if (!def)
         return reply_error(ch, "stale");
     size_t n = align16(sizeof(bn_live)) + align16(def->assigns_size) + def->state_size;
@@ -364,25 +705,45 @@ static int live_join(bn_channel *ch, const bn_value *payload)
     snprintf(lv->id, sizeof lv->id, "%.*s", (int)(topic.len - 3), topic.ptr + 3);
     ((live_channel *)bn_channel_state(ch))->lv = lv;
 
-    bn_arena *a = bn_channel_arena(ch);
-    if (def->mount(lv, url_params(a, payload), session) != 0) {
-        live_free(lv);
-        ((live_channel *)bn_channel_state(ch))->lv = NULL;
+    bn_value *params = NULL;
+    if (!join_route(lv, payload, token_route, &params)) {
+        join_failed(ch, lv);
         return reply_error(ch, "unauthorized");
+    }
+    if (def->mount(lv, params, session) != 0) {
+        join_failed(ch, lv);
+        return reply_error(ch, "unauthorized");
+    }
+    bn_buf patch = BN_BUF_INIT;
+    if (!lv->nav)
+        call_params(lv, params, lv->url);
+    apply_patches(lv, join_patched, &patch);
+    if (lv->nav) {
+        bn_buf_free(&patch);
+        int rc = reply_nav_error(lv);
+        join_failed(ch, lv);
+        return rc;
     }
     bn_buf out = BN_BUF_INIT;
     const char *error = NULL;
     bn_buf_append(&out, "{\"rendered\":", 12);
     if (!render_json(lv, &out, true, &error)) {
         bn_buf_free(&out);
+        bn_buf_free(&patch);
         bn_error("live: %s: render error at join: %s", def->name, error);
-        live_free(lv);
-        ((live_channel *)bn_channel_state(ch))->lv = NULL;
+        join_failed(ch, lv);
         return reply_error(ch, "join crashed");
     }
-    bn_buf_printf(&out, ",\"liveview_version\":\"%s\"}", LIVE_VERSION);
+    put_title(lv, &out);
+    bn_buf_printf(&out, ",\"liveview_version\":\"%s\"", LIVE_VERSION);
+    if (patch.len) {
+        bn_buf_append(&out, ",\"live_patch\":", 14);
+        bn_buf_append(&out, patch.data, patch.len);
+    }
+    bn_buf_append(&out, "}", 1);
     bn_channel_reply_json(ch, "ok", bn_str_make(out.data, out.len));
     bn_buf_free(&out);
+    bn_buf_free(&patch);
     return 0;
 }
 
@@ -400,17 +761,20 @@ static const bn_value *form_value(bn_arena *a, const bn_value *payload)
     return v;
 }
 
-/* After a callback: the diff of what changed as `{"diff":…}` (wrap) or as it is, or nothing. */
+/* After a callback: the diff of what changed and the new title as `{"diff":…}` (wrap) or as it is, or nothing. */
 static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
 {
-    if (!lv->changed)
+    if (!lv->changed && !lv->title)
         return false;
     const char *error = NULL;
     bn_buf body = BN_BUF_INIT;
-    if (!render_json(lv, &body, false, &error)) {
+    if (!lv->changed)
+        bn_buf_append(&body, "{}", 2);
+    else if (!render_json(lv, &body, false, &error)) {
         bn_buf_free(&body);
         bn_channel_raise(lv->ch, "%s: render error: %s", lv->def->name, error);
     }
+    put_title(lv, &body);
     if (wrap)
         bn_buf_append(out, "{\"diff\":", 8);
     bn_buf_append(out, body.data, body.len);
@@ -418,6 +782,48 @@ static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
         bn_buf_append(out, "}", 1);
     bn_buf_free(&body);
     return true;
+}
+
+static void push_patched(bn_live *lv, void *arg)
+{
+    (void)arg;
+    bn_buf b = BN_BUF_INIT;
+    nav_json(lv, &b, true);
+    bn_channel_push_json(lv->ch, "live_patch", bn_str_make(b.data, b.len));
+    bn_buf_free(&b);
+}
+
+/*
+ * After a callback (an event or a live_patch: `reply`; handle_info: pushes):
+ * a patch pushes "live_patch" {to, kind} and runs handle_params; then a
+ * redirect or live redirect ends the view [§7.3, §7.4], else the diff goes.
+ */
+static void after_callback(bn_live *lv, bool reply)
+{
+    apply_patches(lv, push_patched, NULL);
+    bn_buf out = BN_BUF_INIT;
+    if (lv->nav == NAV_REDIRECT || lv->nav == NAV_NAVIGATE) {
+        bool live = lv->nav == NAV_NAVIGATE;
+        if (reply) {
+            bn_buf_append(&out, live ? "{\"live_redirect\":" : "{\"redirect\":", live ? 17 : 12);
+            nav_json(lv, &out, live);
+            bn_buf_append(&out, "}", 1);
+            bn_channel_reply_json(lv->ch, "ok", bn_str_make(out.data, out.len));
+        } else {
+            nav_json(lv, &out, live);
+            bn_channel_push_json(lv->ch, live ? "live_redirect" : "redirect", bn_str_make(out.data, out.len));
+        }
+        lv->nav = NAV_NONE;
+        bn_channel_stop(lv->ch);
+    } else if (diff_json(lv, &out, reply)) {
+        if (reply)
+            bn_channel_reply_json(lv->ch, "ok", bn_str_make(out.data, out.len));
+        else
+            bn_channel_push_json(lv->ch, "diff", bn_str_make(out.data, out.len));
+    } else if (reply) {
+        bn_channel_reply(lv->ch, "ok", NULL);
+    }
+    bn_buf_free(&out);
 }
 
 static void live_event(bn_live *lv, const bn_value *payload)
@@ -433,12 +839,22 @@ static void live_event(bn_live *lv, const bn_value *payload)
     }
     if (lv->def->handle_event)
         lv->def->handle_event(lv, bn_value_str(bn_value_get(payload, "event")), value);
-    bn_buf out = BN_BUF_INIT;
-    if (diff_json(lv, &out, true))
-        bn_channel_reply_json(lv->ch, "ok", bn_str_make(out.data, out.len));
-    else
-        bn_channel_reply(lv->ch, "ok", NULL);
-    bn_buf_free(&out);
+    after_callback(lv, true);
+}
+
+/* The client followed a <.link patch> or went back: {url} [§7.3, §7.6]. */
+static void live_patch(bn_live *lv, const bn_value *payload)
+{
+    bn_str url = bn_value_str(bn_value_get(payload, "url"));
+    bn_value *params = NULL;
+    if (!url.ptr || !lv->route || !resolve_url(bn_channel_arena(lv->ch), lv->def, lv->route, url, &params)) {
+        /* another view, or other plugs: the client navigates instead */
+        bn_channel_reply_json(lv->ch, "ok", BN_STR("{\"link_redirect\":true}"));
+        return;
+    }
+    set_url(lv, url);
+    call_params(lv, params, lv->url);
+    after_callback(lv, true);
 }
 
 static void live_in(bn_channel *ch, const bn_channel_msg *m)
@@ -446,8 +862,10 @@ static void live_in(bn_channel *ch, const bn_channel_msg *m)
     bn_live *lv = channel_live(ch);
     if (bn_str_eq(m->event, BN_STR("event")))
         live_event(lv, m->payload);
+    else if (bn_str_eq(m->event, BN_STR("live_patch")))
+        live_patch(lv, m->payload);
     else
-        bn_channel_reply(ch, "ok", NULL); /* not in this slice (live_patch, uploads, cids_*): acknowledged */
+        bn_channel_reply(ch, "ok", NULL); /* not in this slice (uploads, cids_*): acknowledged */
 }
 
 static void live_info(bn_channel *ch, const bn_value *msg)
@@ -459,10 +877,7 @@ static void live_info(bn_channel *ch, const bn_value *msg)
     if (!lv->def->handle_info)
         return;
     lv->def->handle_info(lv, inner);
-    bn_buf out = BN_BUF_INIT;
-    if (diff_json(lv, &out, false))
-        bn_channel_push_json(ch, "diff", bn_str_make(out.data, out.len));
-    bn_buf_free(&out);
+    after_callback(lv, false);
 }
 
 static void live_terminate(bn_channel *ch, const char *reason)

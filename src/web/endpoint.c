@@ -40,6 +40,11 @@ const bn_route *bn_conn_route(const bn_conn *c)
     return w ? w->route : NULL;
 }
 
+const bn_router *bn_conn_router(const bn_conn *c)
+{
+    return bn_conn_route(c) && the_endpoint ? the_endpoint->router : NULL;
+}
+
 void bn_endpoint_call(bn_conn *c)
 {
     bn_endpoint *ep = the_endpoint;

@@ -3,7 +3,8 @@
  * a bn_live route through an endpoint, then the "lv:*" channel of
  * bn_live_socket through the channel test helpers: join with the page's
  * session token (the full rendered tree), events (a click's minimal diff, a
- * no-op, a form), send_after → a "diff" push, stale tokens, leave.
+ * no-op, a form), send_after → a "diff" push, stale tokens, leave; then
+ * handle_params, live_patch, push_patch/push_navigate/redirect and titles.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -35,9 +36,31 @@ static int counter_mount(bn_live *lv, const bn_value *params, const bn_value *se
         bn_str_to_i64(s, &start);
     if (bn_value_get(params, "refuse"))
         return 1;
+    if (bn_value_get(params, "bounce"))
+        bn_live_redirect(lv, "/bye");
+    if (bn_value_get(params, "go"))
+        bn_live_push_navigate(lv, "/bare", false);
+    if (bn_value_get(params, "titled"))
+        bn_live_set_title(lv, "Mounted");
     bn_live_assign(lv, counter, count, (int)start);
     bn_live_assign(lv, counter, note, "");
     return 0;
+}
+
+static char last_uri[256]; /* what handle_params got last */
+
+/* ?fix=1 is normalised to /counter/3; a path's :n sets the count. */
+static void counter_params(bn_live *lv, const bn_value *params, const char *uri)
+{
+    snprintf(last_uri, sizeof last_uri, "%s", uri);
+    if (bn_value_get(params, "fix")) {
+        bn_live_push_patch(lv, "/counter/3", true);
+        return;
+    }
+    int64_t n = 0;
+    bn_str s = bn_value_str(bn_value_get(params, "n"));
+    if (s.ptr && bn_str_to_i64(s, &n))
+        bn_live_assign(lv, counter, count, (int)n);
 }
 
 static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
@@ -58,6 +81,19 @@ static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
         bn_live_send_after(lv, 1, msg);
     } else if (bn_str_eq(event, BN_STR("follow"))) {
         bn_live_subscribe(lv, "counters");
+    } else if (bn_str_eq(event, BN_STR("patch"))) {
+        bn_live_push_patch(lv, "/counter/9?x=1", false);
+    } else if (bn_str_eq(event, BN_STR("patch_away"))) {
+        bn_live_push_patch(lv, "/bare", false);
+    } else if (bn_str_eq(event, BN_STR("navigate"))) {
+        bn_live_push_navigate(lv, "/bare", true);
+    } else if (bn_str_eq(event, BN_STR("leave"))) {
+        bn_live_redirect(lv, "https://example.com/bye");
+    } else if (bn_str_eq(event, BN_STR("title"))) {
+        bn_live_set_title(lv, "Hi \"you\" <3");
+    } else if (bn_str_eq(event, BN_STR("inc_title"))) {
+        bn_live_assign(lv, counter, count, a->count + 1);
+        bn_live_set_title(lv, "One");
     }
     /* anything else changes nothing */
 }
@@ -66,6 +102,10 @@ static void counter_info(bn_live *lv, const bn_value *msg)
 {
     if (bn_value_get(msg, "topic")) /* a broadcast to "counters": {topic, event, payload} */
         msg = bn_value_get(msg, "payload");
+    if (bn_value_get(msg, "away")) {
+        bn_live_redirect(lv, "/bye");
+        return;
+    }
     int64_t n = 0;
     bn_value_to_int(bn_value_get(msg, "n"), &n);
     bn_live_assign(lv, counter, count, (int)n);
@@ -87,6 +127,7 @@ static const bn_live_def counter_live = {
     .handle_event = counter_event,
     .handle_info = counter_info,
     .terminate = counter_terminate,
+    .handle_params = counter_params,
 };
 
 /* ---- the endpoint ---- */
@@ -98,6 +139,7 @@ static void routes(bn_router *r)
     bn_pipeline(r, "browser", BN_PLUG(bn_plug_fetch_session, &session));
     bn_scope(r, "/", "browser") {
         bn_live(r, "/counter", &counter_live);
+        bn_live(r, "/counter/:n", &counter_live);
     }
     bn_live(r, "/bare", &counter_live); /* no session fetched */
 }
@@ -429,4 +471,209 @@ Test(live, a_refused_connected_mount_is_an_error)
     cr_assert_str_eq(bn_test_join(ts, topic_of(&pg), payload, NULL), "error");
     bn_test_socket_close(ts);
     cr_assert_eq(terminated, 0);
+}
+
+/* ---- navigation and titles (§7.3, §7.4, §7.6) ---- */
+
+/* A reply or push payload, as JSON. */
+static void assert_json(const bn_value *v, const char *expected)
+{
+    char *got = json_of(v);
+    cr_assert_str_eq(got, expected);
+    free(got);
+}
+
+static bn_test_socket *join_expect(const page *pg, const char *field, const char *url, const char *status,
+                                   const bn_value **resp)
+{
+    bn_test_socket *ts = bn_test_socket_connect(&bn_live_socket, NULL);
+    cr_assert_not_null(ts);
+    char payload[1400];
+    snprintf(payload, sizeof payload,
+             "{\"%s\":\"%s\",\"params\":{\"_csrf_token\":\"x\",\"_mounts\":0},\"session\":\"%s\","
+             "\"static\":null,\"sticky\":false}",
+             field, url, pg->token);
+    cr_assert_str_eq(bn_test_join(ts, topic_of(pg), payload, resp), status);
+    return ts;
+}
+
+Test(live, handle_params_gets_the_path_and_query_params)
+{
+    bn_test_conn *r = bn_test_get(client, "/counter/6?start=1");
+    cr_assert_eq(r->status, 200);
+    cr_assert(memmem(r->body.ptr, r->body.len, "<span id=\"count\">6</span>", 25) != NULL);
+    cr_assert(strncmp(last_uri, "http://", 7) == 0 && strstr(last_uri, "/counter/6?start=1"), "%s", last_uri);
+    bn_test_conn_free(r);
+    page pg = dead_render("/counter/6");
+    const bn_value *resp = NULL;
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter/5?start=1", &resp);
+    cr_assert(bn_str_eq(bn_value_str(bn_value_get(bn_value_get(resp, "rendered"), "0")), BN_STR("5")));
+    cr_assert_null(bn_value_get(resp, "live_patch"));
+    cr_assert_str_eq(last_uri, "http://localhost/counter/5?start=1");
+    bn_test_socket_close(ts);
+}
+
+Test(live, a_client_live_patch_runs_handle_params)
+{
+    dead_render("/counter/1"); /* registers the route */
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "live_patch", "{\"url\":\"http://localhost/counter/12\"}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"12\"}}");
+    cr_assert_str_eq(last_uri, "http://localhost/counter/12");
+    ref = bn_test_push(ts, topic_of(&pg), "live_patch", "{\"url\":\"http://localhost/counter?a=b\"}");
+    assert_reply_json(ts, ref, "{}");
+    /* another pipeline, no route, no url: the client navigates instead */
+    ref = bn_test_push(ts, topic_of(&pg), "live_patch", "{\"url\":\"http://localhost/bare\"}");
+    assert_reply_json(ts, ref, "{\"link_redirect\":true}");
+    ref = bn_test_push(ts, topic_of(&pg), "live_patch", "{\"url\":\"http://localhost/nowhere\"}");
+    assert_reply_json(ts, ref, "{\"link_redirect\":true}");
+    ref = bn_test_push(ts, topic_of(&pg), "live_patch", "{}");
+    assert_reply_json(ts, ref, "{\"link_redirect\":true}");
+    bn_test_socket_close(ts);
+}
+
+/* The first live render registers every live route of the router: /counter/:n was never
+ * rendered, yet the patch to it is live. */
+Test(live, push_patch_pushes_live_patch_before_the_diff_reply)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"patch\",\"value\":{}}");
+    const bn_test_msg *m = bn_test_next(ts, BN_TEST_ASSERT_TIMEOUT_MS);
+    cr_assert_not_null(m);
+    cr_assert_str_eq(m->event, "live_patch");
+    assert_json(m->payload, "{\"to\":\"/counter/9?x=1\",\"kind\":\"push\"}");
+    m = bn_test_next(ts, BN_TEST_ASSERT_TIMEOUT_MS);
+    cr_assert_not_null(m);
+    cr_assert_str_eq(m->event, "phx_reply");
+    cr_assert_str_eq(m->ref, ref);
+    assert_json(m->payload, "{\"diff\":{\"0\":\"9\"}}");
+    cr_assert_str_eq(last_uri, "http://localhost/counter/9?x=1");
+    bn_test_socket_close(ts);
+}
+
+/* A patch to a route of another pipeline (another live_session, as it were) is navigated to. */
+Test(live, push_patch_outside_the_same_pipeline_navigates)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"patch_away\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"live_redirect\":{\"to\":\"/bare\",\"kind\":\"push\"}}");
+    cr_assert_not_null(bn_test_assert_push(ts, topic_of(&pg), "phx_close", 0));
+    bn_test_socket_close(ts);
+}
+
+Test(live, push_navigate_replies_live_redirect_and_stops)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref =
+        bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"navigate\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"live_redirect\":{\"to\":\"/bare\",\"kind\":\"replace\"}}");
+    cr_assert_not_null(bn_test_assert_push(ts, topic_of(&pg), "phx_close", 0));
+    cr_assert_eq(terminated, 1);
+    bn_test_socket_close(ts);
+}
+
+Test(live, redirect_replies_redirect_and_stops)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"leave\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"redirect\":{\"to\":\"https://example.com/bye\"}}");
+    cr_assert_not_null(bn_test_assert_push(ts, topic_of(&pg), "phx_close", 0));
+    cr_assert_eq(terminated, 1);
+    bn_test_socket_close(ts);
+}
+
+Test(live, a_redirect_from_handle_info_is_pushed)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref =
+        bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"follow\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{}");
+    bn_broadcast_json("counters", "set", BN_STR("{\"away\":true}"));
+    const bn_test_msg *m = bn_test_assert_push(ts, topic_of(&pg), "redirect", 0);
+    cr_assert_not_null(m);
+    assert_json(m->payload, "{\"to\":\"/bye\"}");
+    cr_assert_not_null(bn_test_assert_push(ts, topic_of(&pg), "phx_close", 0));
+    bn_test_socket_close(ts);
+}
+
+Test(live, navigation_in_mount_refuses_the_join)
+{
+    page pg = dead_render("/counter");
+    const bn_value *resp = NULL;
+    bn_test_socket *ts = join_expect(&pg, "url", "http://localhost/counter?bounce=1", "error", &resp);
+    assert_json(resp, "{\"redirect\":{\"to\":\"/bye\"}}");
+    bn_test_socket_close(ts);
+    ts = join_expect(&pg, "url", "http://localhost/counter?go=1", "error", &resp);
+    assert_json(resp, "{\"live_redirect\":{\"to\":\"/bare\",\"kind\":\"push\"}}");
+    bn_test_socket_close(ts);
+    cr_assert_eq(terminated, 0);
+}
+
+Test(live, navigation_in_the_dead_render_redirects)
+{
+    bn_test_conn *r = bn_test_get(client, "/counter?bounce=1");
+    cr_assert_eq(r->status, 302);
+    cr_assert_str_eq(bn_test_redirected_to(r), "/bye");
+    bn_test_conn_free(r);
+    r = bn_test_get(client, "/counter?fix=1");
+    cr_assert_eq(r->status, 302);
+    cr_assert_str_eq(bn_test_redirected_to(r), "/counter/3");
+    bn_test_conn_free(r);
+}
+
+Test(live, a_patch_from_handle_params_at_join_is_in_the_reply)
+{
+    dead_render("/counter/1");
+    page pg = dead_render("/counter");
+    const bn_value *resp = NULL;
+    bn_test_socket *ts = join_expect(&pg, "url", "http://localhost/counter?fix=1", "ok", &resp);
+    assert_json(bn_value_get(resp, "live_patch"), "{\"to\":\"/counter/3\",\"kind\":\"replace\"}");
+    cr_assert(bn_str_eq(bn_value_str(bn_value_get(bn_value_get(resp, "rendered"), "0")), BN_STR("3")));
+    cr_assert_str_eq(last_uri, "http://localhost/counter/3");
+    bn_test_socket_close(ts);
+}
+
+Test(live, a_live_navigation_join_lands_on_the_redirect_url)
+{
+    dead_render("/counter/1");
+    page pg = dead_render("/counter");
+    const bn_value *resp = NULL;
+    bn_test_socket *ts = join_expect(&pg, "redirect", "http://localhost/counter/4", "ok", &resp);
+    cr_assert(bn_str_eq(bn_value_str(bn_value_get(bn_value_get(resp, "rendered"), "0")), BN_STR("4")));
+    bn_test_socket_close(ts);
+    /* another pipeline or no route: the client loads the page */
+    ts = join_expect(&pg, "redirect", "http://localhost/bare", "error", &resp);
+    assert_json(resp, "{\"reason\":\"unauthorized\"}");
+    bn_test_socket_close(ts);
+    ts = join_expect(&pg, "redirect", "http://localhost/nowhere", "error", &resp);
+    assert_json(resp, "{\"reason\":\"unauthorized\"}");
+    bn_test_socket_close(ts);
+}
+
+Test(live, set_title_puts_t_in_the_diff)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"title\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"t\":\"Hi \\\"you\\\" <3\"}}");
+    ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"inc_title\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"1\",\"t\":\"One\"}}");
+    ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"nothing\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{}"); /* sent once */
+    bn_test_socket_close(ts);
+}
+
+Test(live, a_title_set_in_mount_is_in_the_join_reply)
+{
+    page pg = dead_render("/counter");
+    const bn_value *resp = NULL;
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter?titled=1", &resp);
+    cr_assert(bn_str_eq(bn_value_str(bn_value_get(bn_value_get(resp, "rendered"), "t")), BN_STR("Mounted")));
+    bn_test_socket_close(ts);
 }
