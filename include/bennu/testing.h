@@ -197,6 +197,121 @@ const bn_test_msg *bn_test_next(bn_test_socket *ts, unsigned timeout_ms);
  */
 int bn_test_assert_close(bn_test_socket *ts, unsigned timeout_ms);
 
+/* ------------------------------------------------------------------------ */
+/* LiveViews [Phoenix.LiveViewTest]                                           */
+
+/*
+ * A bn_test_live is a LiveView page driven as the npm client drives it, in
+ * process: the dead render through a bn_test_client (its cookies), then a
+ * join of "lv:<id>" over bn_live_socket (a bn_test_socket) with the page's
+ * session token. It keeps the view's rendered tree, merges every diff the
+ * server sends into it by the client's own rules (the Rendered class of
+ * phoenix_live_view 1.2: nested objects, "s" replaces, keyed comprehensions
+ * "k"/"kc"/"km" and moves, "p" template tables; components "c" are not
+ * supported yet) and renders it to HTML: what the container holds in the
+ * browser, without the client's data-phx-id markers. The event calls wait
+ * for the reply (merging the pushes that came before it), like the
+ * channel assertions: call them from the thread's plain code.
+ * docs/guides/liveview.md has a whole test.
+ *
+ * Example:
+ *
+ *     bn_test_live *lv = bn_test_live_get(client, "/counter");
+ *     assert(lv && bn_test_live_has_element(lv, "#count", "0"));
+ *     bn_test_live_click(lv, "inc", NULL);
+ *     assert(strstr(bn_test_live_click(lv, "inc", NULL), "<span id=\"count\">2</span>"));
+ *     bn_test_live_submit(lv, "save", "note=hi");
+ *     assert(bn_test_live_await_diff(lv, 0));      // a handle_info's diff
+ *     bn_test_live_free(lv);
+ */
+
+typedef struct bn_test_live bn_test_live;
+
+/**
+ * GETs `path` (a bn_live route) with `t`, then joins the view it rendered
+ * [live/2]. NULL (the reason on stderr) if the page is not a 200 with a
+ * LiveView container, or the join is refused.
+ */
+bn_test_live *bn_test_live_get(bn_test_client *t, const char *path);
+/** Leaves the view (its terminate runs with "closed") and frees everything. NULL is ignored. */
+void bn_test_live_free(bn_test_live *lv);
+
+/** The view's HTML now (inside its container); it lives until the next call on `lv`. NULL after an error. */
+const char *bn_test_live_html(bn_test_live *lv);
+/** The container's id ("phx-..."); the topic is "lv:" + it. */
+const char *bn_test_live_id(const bn_test_live *lv);
+/** The page title the last diff set ("t"), or NULL. */
+const char *bn_test_live_title(const bn_test_live *lv);
+/** Why the last call returned NULL: an error reply, no reply in time, a diff the client could not merge. */
+const char *bn_test_live_error(const bn_test_live *lv);
+/** The socket under the view, for channel assertions of its own (the live calls take the messages they read). */
+bn_test_socket *bn_test_live_socket(bn_test_live *lv);
+
+/*
+ * Events: each pushes what the client pushes for the binding, waits for the
+ * reply and returns the HTML after its diff, or NULL (bn_test_live_error).
+ */
+
+/** phx-click="event" [render_click]: `value_json` the value object (NULL: {}), as phx-value-* make it. */
+const char *bn_test_live_click(bn_test_live *lv, const char *event, const char *value_json);
+/** phx-submit="event" [render_submit]: `form` urlencoded ("user%5Bname%5D=ada&ok=1"), as the form serializes. */
+const char *bn_test_live_submit(bn_test_live *lv, const char *event, const char *form);
+/** phx-change="event" [render_change]: the form and the name of the input that changed (`_target`, NULL: none). */
+const char *bn_test_live_change(bn_test_live *lv, const char *event, const char *form, const char *target);
+/**
+ * Follows a `<.link patch={path}>` [render_patch]: pushes "live_patch" with
+ * the URL, so handle_params runs; returns the HTML after its diff, or NULL
+ * (also when the path is not this view: the client would navigate).
+ */
+const char *bn_test_live_patch(bn_test_live *lv, const char *path);
+/**
+ * Waits for a "diff" push (handle_info, PubSub, send_after) and merges it:
+ * returns the HTML, or NULL if none came within `timeout_ms` (0:
+ * BN_TEST_ASSERT_TIMEOUT_MS) [render(view) after assert_receive].
+ */
+const char *bn_test_live_await_diff(bn_test_live *lv, unsigned timeout_ms);
+
+/**
+ * The path of the last patch the server made (bn_live_push_patch: a
+ * "live_patch" before an event's reply, or in the join's), or NULL [assert_patch].
+ */
+const char *bn_test_live_patched_to(const bn_test_live *lv);
+/**
+ * Where the view sent the client when it ended (bn_live_redirect,
+ * bn_live_push_navigate), or NULL [assert_redirect]; `*kind` (may be NULL)
+ * gets "redirect" (a full page load) or "live_redirect". The event that
+ * redirected returns NULL, and the view is closed. A mount that redirects
+ * answers the dead render with a 302: bn_test_live_get returns NULL, check
+ * it with bn_test_get and bn_test_redirected_to.
+ */
+const char *bn_test_live_redirected_to(const bn_test_live *lv, const char **kind);
+
+/**
+ * True if the view has an element matching `selector` whose text contains
+ * `text` (NULL: any) [has_element?/3]. Selectors, kept simple: "#id", "tag"
+ * or "tag#id". The text is the element's content without tags, entities
+ * decoded ("a &lt; b" matches "a < b").
+ */
+bool bn_test_live_has_element(bn_test_live *lv, const char *selector, const char *text);
+/** The same on any HTML, e.g. a dead render's body (NUL-terminated). */
+bool bn_test_html_has_element(const char *html, const char *selector, const char *text);
+
+/*
+ * The client's rendered tree alone, for testing diffs by hand: a tree made
+ * from a join's "rendered" JSON, diffs merged into it, its HTML. Each call
+ * returns NULL (the error in bn_test_rendered_error) on JSON the client
+ * would reject or could not render (a keyed move without "km", a missing
+ * dynamic, an unknown template index).
+ */
+typedef struct bn_test_rendered bn_test_rendered;
+bn_test_rendered *bn_test_rendered_new(const char *rendered_json);
+/** Merges one diff (a reply's "diff" or a "diff" push); false on error. */
+bool bn_test_rendered_merge(bn_test_rendered *r, const char *diff_json);
+/** The HTML of the tree (lives until the next call on `r`), or NULL. */
+const char *bn_test_rendered_html(bn_test_rendered *r);
+const char *bn_test_rendered_error(const bn_test_rendered *r);
+void bn_test_rendered_free(bn_test_rendered *r);
+
 #ifdef __cplusplus
 }
 #endif

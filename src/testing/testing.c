@@ -124,7 +124,9 @@ static void parse_response(bn_test_client *t, bn_test_conn *r)
     /* Skip interim 100 Continue responses. */
     for (;;) {
         bn_str status = line_at(&p, end);
-        if (status.len < 12 || sscanf(status.ptr, "HTTP/1.%*d %d", &r->status) != 1) {
+        char line[64]; /* sscanf needs a terminated string; the raw bytes are not one */
+        snprintf(line, sizeof line, "%.*s", (int)BN_MIN(status.len, sizeof line - 1), status.ptr);
+        if (status.len < 12 || sscanf(line, "HTTP/1.%*d %d", &r->status) != 1) {
             r->status = 0;
             return;
         }
