@@ -5,8 +5,9 @@
  * root layout, params, JSON, a handler that suspends without stalling
  * anyone, a Server-Sent Events clock, and a chat room over Channels that the
  * npm phoenix client joins from the browser, with who is online from
- * Presence, and two LiveViews (a counter and a ticking clock) that the npm
- * phoenix_live_view client drives over /live. With REDIS_URL (and BENNU_NODE) it is a node of a
+ * Presence, and LiveViews that the npm phoenix_live_view client drives over
+ * /live: a counter, a ticking clock, and a todo list that every open tab
+ * shares through PubSub. With REDIS_URL (and BENNU_NODE) it is a node of a
  * cluster: `make run-cluster` runs two on ports 4000 and 4001 sharing Redis. Later issues add the
  * data layer and generators.
  *
@@ -15,6 +16,7 @@
  * examples/showcase/assets (tools/deps.sh runs both).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,7 @@
 #include "root.html.h"
 #include "server_clock.html.h"
 #include "showcase.h"
+#include "todos.html.h"
 
 static const showcase_demo demos[] = {
     {"/hello/:name", "/hello/world", "a path param, HTML-escaped by the template."},
@@ -43,6 +46,9 @@ static const showcase_demo demos[] = {
      "a LiveView: the count lives on the server, each click is an event over /live and the page gets back "
      "a diff holding only the new number."},
     {"/clock", "/clock", "a LiveView that ticks: handle_info assigns the server time every second."},
+    {"/todos", "/todos",
+     "a todo list whose changes appear in every open tab at once: each view subscribes to a PubSub topic and "
+     "re-reads the shared list when a change is broadcast. Open it in two tabs."},
     {"/chat", "/chat",
      "a chat room over Channels: the npm phoenix client joins room:lobby over a WebSocket (long-poll if that "
      "fails) and every message is broadcast to the room. Open it in two tabs."},
@@ -248,6 +254,131 @@ static const bn_live_def clock_live = {
     .handle_info = clock_info,
 };
 
+/* TodosLive: one todo list in the process's memory, shared by every view (no database in this
+ * slice: a restart empties it). A change is made under the lock, then broadcast as "changed" to
+ * the PubSub topic "todos"; every view subscribed to it copies the list again. Views run on any
+ * loop thread, hence the lock; each keeps its own copy in its state, so the strings its template
+ * reads never change under it. */
+static struct {
+    pthread_mutex_t lock;
+    todo_item items[TODOS_MAX];
+    size_t n;
+    int next_id;
+} todo_store = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
+
+/* A view's copy of the list, which its `items` assign points into. */
+typedef struct todos_state {
+    todo_item items[TODOS_MAX];
+    int added;          /* the add events of this view... */
+    char added_text[12]; /* ...in decimal, on the input: each add changes it, which patches the input empty */
+} todos_state;
+
+/* Copies the shared list into the view's state and assigns it, unless it has not changed since the
+ * last copy (the broadcast of the view's own change, already shown in its event's reply). */
+static void todos_refresh(bn_live *lv, bool force)
+{
+    todos_state *st = bn_live_state(lv);
+    const todos_assigns *a = bn_live_assigns(lv);
+    pthread_mutex_lock(&todo_store.lock);
+    size_t n = todo_store.n;
+    bool same = a->n == n && memcmp(st->items, todo_store.items, n * sizeof *todo_store.items) == 0;
+    if (!same)
+        memcpy(st->items, todo_store.items, n * sizeof *todo_store.items);
+    pthread_mutex_unlock(&todo_store.lock);
+    if (same && !force)
+        return;
+    bn_live_assign(lv, todos, items, st->items);
+    bn_live_assign(lv, todos, n, n);
+}
+
+/* Appends `text` (trimmed, cut to TODO_TEXT_MAX bytes on a UTF-8 boundary); false when empty or full. */
+static bool todos_add(bn_str text)
+{
+    text = bn_str_trim(text);
+    if (text.len > TODO_TEXT_MAX) {
+        text.len = TODO_TEXT_MAX;
+        while (text.len && ((unsigned char)text.ptr[text.len] & 0xC0) == 0x80) /* a continuation byte */
+            text.len--;
+    }
+    if (!text.len)
+        return false;
+    pthread_mutex_lock(&todo_store.lock);
+    bool added = todo_store.n < TODOS_MAX;
+    if (added) {
+        todo_item *t = &todo_store.items[todo_store.n++];
+        memset(t, 0, sizeof *t); /* padding too: views compare copies with memcmp */
+        t->id = todo_store.next_id++;
+        snprintf(t->id_text, sizeof t->id_text, "%d", t->id);
+        memcpy(t->text, text.ptr, text.len);
+    }
+    pthread_mutex_unlock(&todo_store.lock);
+    return added;
+}
+
+/* Toggles (or deletes) the item `id`; false when there is none. */
+static bool todos_update(int64_t id, bool delete)
+{
+    pthread_mutex_lock(&todo_store.lock);
+    size_t i = 0;
+    while (i < todo_store.n && todo_store.items[i].id != id)
+        i++;
+    bool found = i < todo_store.n;
+    if (found && delete)
+        memmove(&todo_store.items[i], &todo_store.items[i + 1], (--todo_store.n - i) * sizeof *todo_store.items);
+    else if (found)
+        todo_store.items[i].done = !todo_store.items[i].done;
+    pthread_mutex_unlock(&todo_store.lock);
+    return found;
+}
+
+/* Subscribes first (when connected), then reads: a change made in between still arrives. */
+static int todos_mount(bn_live *lv, const bn_value *params, const bn_value *session)
+{
+    (void)params, (void)session;
+    if (bn_live_connected(lv))
+        bn_live_subscribe(lv, "todos");
+    todos_refresh(lv, true);
+    return 0;
+}
+
+/* add {"text": …} (the form), toggle and delete {"id": …} (phx-value-id): the change shows in this
+ * view's reply, and in every other view through the broadcast. */
+static void todos_event(bn_live *lv, bn_str event, const bn_value *value)
+{
+    bool changed = false;
+    int64_t id = 0;
+    if (bn_str_eq(event, BN_STR("add"))) {
+        changed = todos_add(bn_value_str(bn_value_get(value, "text")));
+        todos_state *st = bn_live_state(lv);
+        snprintf(st->added_text, sizeof st->added_text, "%d", ++st->added);
+        bn_live_assign(lv, todos, added, st->added_text); /* empties the input, even when nothing was added */
+    } else if (bn_str_eq(event, BN_STR("toggle")) || bn_str_eq(event, BN_STR("delete"))) {
+        bool delete = bn_str_eq(event, BN_STR("delete"));
+        changed = bn_value_to_int(bn_value_get(value, "id"), &id) && todos_update(id, delete);
+    }
+    if (!changed)
+        return;
+    todos_refresh(lv, false);
+    bn_broadcast_json("todos", "changed", BN_STR("{}"));
+}
+
+/* {"topic": "todos", "event": "changed", …}: another view (or this one) changed the list. */
+static void todos_info(bn_live *lv, const bn_value *msg)
+{
+    if (bn_str_eq(bn_value_str(bn_value_get(msg, "event")), BN_STR("changed")))
+        todos_refresh(lv, false);
+}
+
+static const bn_live_def todos_live = {
+    .name = "TodosLive",
+    .title = "Todos",
+    BN_LIVE_TEMPLATE(todos),
+    .state_size = sizeof(todos_state),
+    .mount = todos_mount,
+    .handle_event = todos_event,
+    .handle_info = todos_info,
+};
+
 /* ---- the browser bundles ------------------------------------------------------------ */
 
 /* The npm clients, from examples/showcase/assets (found from this file's path, set in main):
@@ -323,6 +454,7 @@ static void routes(bn_router *r)
         bn_get(r, "/chat", chat);
         bn_live(r, "/counter", &counter_live);
         bn_live(r, "/clock", &clock_live);
+        bn_live(r, "/todos", &todos_live);
     }
     bn_scope(r, "/api") {
         bn_post(r, "/echo", echo);
