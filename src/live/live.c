@@ -687,11 +687,17 @@ static bool join_route(bn_live *lv, const bn_value *payload, bn_str token_route,
     return true;
 }
 
+/* What connect learned of the client: whether its CSRF token matched its session. */
+typedef struct live_socket_state {
+    bool stale; /* every join answers stale: the page must reload (PROTOCOLS.md §7.10) */
+} live_socket_state;
+
 static int live_join(bn_channel *ch, const bn_value *payload)
 {
     const bn_value *session = NULL;
     bn_str token_route = BN_STR_NULL;
-    const bn_live_def *def = verify_session(ch, payload, &session, &token_route);
+    const live_socket_state *sock = bn_socket_state(bn_channel_socket(ch));
+    const bn_live_def *def = sock->stale ? NULL : verify_session(ch, payload, &session, &token_route);
     if (!def)
         return reply_error(ch, "stale");
     size_t n = align16(sizeof(bn_live)) + align16(def->assigns_size) + def->state_size;
@@ -891,9 +897,29 @@ static void live_terminate(bn_channel *ch, const char *reason)
 
 /* ---- the socket ------------------------------------------------------------ */
 
+/*
+ * The CSRF check of §7.10: when the endpoint fetched the cookie session for
+ * /live (as a browser pipeline does), the `_csrf_token` param must be valid
+ * against it, else the socket connects but every join is stale and the page
+ * reloads. Without a fetched session there is nothing to check against (said
+ * once in the log); in-process test sockets (c NULL) are trusted.
+ */
 static int live_connect(bn_socket *s, const bn_value *params, bn_conn *c)
 {
-    (void)s, (void)params, (void)c; /* the session and CSRF check come in a later slice */
+    static _Atomic(bool) warned;
+    live_socket_state *st = bn_socket_state(s);
+    if (!c)
+        return 0;
+    if (!bn_session_fetched(c)) {
+        if (!atomic_exchange(&warned, true))
+            bn_warn("live: no session fetched for /live: the CSRF token of LiveView sockets is not checked "
+                    "(fetch the session in an endpoint plug before bn_socket_plug(&bn_live_socket))");
+        return 0;
+    }
+    bn_str token = bn_value_str(bn_value_get(params, BN_CSRF_PARAM));
+    st->stale = !token.ptr || !bn_csrf_valid(c, token);
+    if (st->stale)
+        bn_debug("live: a socket whose CSRF token does not match its session: its joins are stale");
     return 0;
 }
 
@@ -914,5 +940,6 @@ const bn_socket_def bn_live_socket = {
     .channels = live_routes,
     .nchannels = 1,
     .connect = live_connect,
+    .state_size = sizeof(live_socket_state),
     .longpoll = true,
 };
