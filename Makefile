@@ -7,7 +7,7 @@ PORT ?= 4000
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all deps release run run-cluster test test-debug test-asan bench fuzz install clean
+.PHONY: all deps release run run-cluster test test-debug test-asan test-release-build bench fuzz install clean
 
 all: release
 
@@ -27,7 +27,13 @@ run-cluster: release
 	PORT=$(PORT) tools/run_cluster.sh $(BUILD)
 
 # The whole suite, twice: a debug build, then ASan+UBSan.
-test: deps test-debug test-asan
+test: deps test-debug test-asan test-release-build
+
+# The release build (what make run and make bench use) must compile too: -O2 finds warnings
+# (-Werror) that -O0 does not.
+test-release-build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
 
 test-debug:
 	cmake -S . -B $(BUILD)/debug -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null

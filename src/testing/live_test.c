@@ -587,7 +587,7 @@ static void record_reply_navigation(bn_test_live *lv, const bn_value *response)
 
 static const char *live_fail(bn_test_live *lv, const char *what, const char *detail)
 {
-    snprintf(lv->error, sizeof lv->error, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+    snprintf(lv->error, sizeof lv->error, "%.200s%s%.300s", what, detail ? ": " : "", detail ? detail : "");
     return NULL;
 }
 
