@@ -26,6 +26,11 @@
 # subscribers on nodes A and B over a redis-server of its own, then to the same
 # subscribers on one node with the local adapter, and prints messages/s and
 # delivery latencies of both (docs/guides/pubsub.md).
+# live (LiveView) runs liveload against live_server alone (one loop thread, no
+# master) after the servers-free cases above: N views of /counter rendered and
+# joined over /live/websocket, the server's memory per idle view, the bytes of a
+# counter click's reply and of a one-row change in a 1,000-row table, and the
+# round trip of clicks from all N views. No peer: Phoenix is not installed here.
 #
 # Usage: bench/run.sh [BUILD_DIR [CASE...]]   (default: build; binaries in BUILD_DIR/bin;
 #                                              CASE... as in BENCH_CASES, e.g. `fortunes`)
@@ -35,7 +40,7 @@
 #   BENCH_DURATION=10      seconds measured per case and server
 #   BENCH_WARMUP=2         seconds of warm-up before each measurement (0: none)
 #   BENCH_WRK_THREADS=2    wrk client threads
-#   BENCH_PORT=18080       first port tried; nine free ports are picked from it
+#   BENCH_PORT=18080       first port tried; ten free ports are picked from it
 #   BENCH_RETRIES=2        re-measurements of a run during which other programs
 #                          took more than 10% of the CPUs
 #   BENCH_CASES="..."      space-separated subset of the cases (see all_cases;
@@ -50,6 +55,7 @@
 #                          (ws_n1000 is known but not run by default).
 #                          "presence_join" is presence_bench alone (needs redis-server).
 #                          "pubsub_cluster" is pubsub_bench alone (needs redis-server).
+#                          "live" is the LiveView case alone (live_server + liveload).
 #   BENCH_BENNU_MASTER=1   run Bennu under its master (0: BENNU_MASTER=0)
 #   BENCH_BENNU_CMD="..."  command standing in for bench_server; @PORT@ and
 #                          @THREADS@ are replaced (e.g. "build/bin/ceiling @PORT@ @THREADS@");
@@ -70,6 +76,9 @@
 #   BENCH_WS_ROUNDS=50     broadcasts measured per ws_* case and server (after 3 warm-up ones)
 #   BENCH_WS_RTT_SECS=5    seconds of pings at 1,000 messages/s per ws_* case and server
 #   BENCH_NODE=node        the Node.js that runs ws_peer.mjs
+#   BENCH_LIVE_N=1000      the live case's views (each one WebSocket)
+#   BENCH_LIVE_RATE=1000   clicks/s from all views together in the live case
+#   BENCH_LIVE_SECS=5      seconds of clicks in the live case
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -92,6 +101,9 @@ ws_threads=${BENCH_WS_THREADS:-1}
 ws_rounds=${BENCH_WS_ROUNDS:-50}
 ws_rtt_secs=${BENCH_WS_RTT_SECS:-5}
 node_bin=${BENCH_NODE:-node}
+live_n=${BENCH_LIVE_N:-1000}
+live_rate=${BENCH_LIVE_RATE:-1000}
+live_secs=${BENCH_LIVE_SECS:-5}
 db_cases="db_pg queries20_pg fortunes_pg updates20_pg db_sqlite queries20_sqlite fortunes_sqlite updates20_sqlite"
 ws_cases="ws_n19000"
 all_cases="plaintext_c64 plaintext_c256 plaintext_pipeline16_c64 plaintext_pipeline16_c256 json_c64 json_c256 json_router_c64 json_router_c256 fortunes_mem_c64 fortunes_mem_c256 $db_cases $ws_cases"
@@ -135,13 +147,19 @@ cases=
 run_render=0
 run_presence=0
 run_pubsub=0
+run_live=0
 if [[ -z ${BENCH_CASES:-} ]]; then
     cases=$all_cases
     run_render=1
     run_presence=1
     run_pubsub=1
+    run_live=1
 fi
 for word in ${BENCH_CASES:-}; do
+    if [[ $word == live ]]; then
+        run_live=1
+        continue
+    fi
     if [[ $word == pubsub_cluster ]]; then
         run_pubsub=1
         continue
@@ -194,8 +212,8 @@ done
 if ((need_web || need_pg || need_sqlite)); then
     command -v wrk >/dev/null || die "wrk is not installed"
 fi
-[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, db, pg, sqlite, ws, or a prefix of them)"
-[[ -n $cases || $run_render == 1 || $run_presence == 1 || $run_pubsub == 1 ]] || die "no case selected"
+[[ -z ${die_early:-} ]] || die "unknown case '$die_early' (known: $known_cases fortunes_render, live, db, pg, sqlite, ws, or a prefix of them)"
+[[ -n $cases || $run_render == 1 || $run_presence == 1 || $run_pubsub == 1 || $run_live == 1 ]] || die "no case selected"
 if ((need_web)); then
     [[ -x $nginx_bin ]] || die "nginx not found at $nginx_bin (set BENCH_NGINX)"
     [[ -x $build/bin/ceiling ]] || die "$build/bin/ceiling not built (cmake --build $build --target ceiling)"
@@ -210,6 +228,11 @@ fi
 if ((run_pubsub)); then
     [[ -x $build/bin/pubsub_bench ]] || die "$build/bin/pubsub_bench not built (cmake --build $build --target pubsub_bench)"
     command -v redis-server >/dev/null || die "redis-server is not installed (tools/deps.sh)"
+fi
+if ((run_live)); then
+    for b in live_server liveload; do
+        [[ -x $build/bin/$b ]] || die "$build/bin/$b not built (cmake --build $build --target $b)"
+    done
 fi
 if ((need_web)) && [[ -z ${BENCH_BENNU_CMD:-} && ! -x $build/bin/bench_server ]]; then
     die "$build/bin/bench_server not built (cmake --build $build --target bench_server)"
@@ -857,10 +880,56 @@ measure_ws() {
         "others ${others_pct[$name:$case]}% cpu"
 }
 
+# measure_live — the live case: live_server (one loop thread, no master) on
+# ports[9], liveload's N views against it; its BENCH lines in $tmp/liveload.txt.
+measure_live() {
+    local port=${ports[9]} out=$tmp/liveload.txt m0 m1 s0 s1 c0 c1
+    start_server live "$port" / env PORT="$port" BENNU_BIND=127.0.0.1 BENNU_THREADS=1 BENNU_MASTER=0 \
+        BENNU_DRAIN_TIMEOUT_MS=1000 "$build/bin/live_server"
+    log "liveload: $live_n views of /counter joined, idle, then clicking at $live_rate/s for ${live_secs}s"
+    m0=$(machine_ticks)
+    s0=$(server_cpu_ticks live)
+    c0=$(client_cpu_ticks)
+    timeout --kill-after=5 300 "$build/bin/liveload" --port "$port" --server-pid "${server_pid[live]}" \
+        -n "$live_n" --rate "$live_rate" --secs "$live_secs" >"$out" 2>"$out.err" &
+    chanload_pid=$!
+    if ! wait "$chanload_pid"; then
+        chanload_pid=
+        cat "$out" "$out.err" >&2
+        tail -n 20 "$tmp/live.log" >&2
+        die "liveload against live_server failed (its output above, then the server's log)"
+    fi
+    chanload_pid=
+    c1=$(client_cpu_ticks)
+    s1=$(server_cpu_ticks live)
+    m1=$(machine_ticks)
+    stop_server live
+    others_pct[live]=$(awk -v m0="$m0" -v m1="$m1" -v s=$((s1 - s0)) -v c=$((c1 - c0)) 'BEGIN {
+        split(m0, a, " "); split(m1, b, " "); total = b[2] - a[2]
+        o = (b[1] - a[1]) - s - c; if (o < 0) o = 0
+        printf "%d\n", (total > 0) ? 100 * o / total : 0 }')
+    if ((${others_pct[live]} > 10)); then
+        echo "WARN live: other programs used ${others_pct[live]}% of the CPUs during the run"
+    fi
+    log "live: $(grep -h '^BENCH' "$out" | sed 's/^BENCH //' | tr '\n' ';') others ${others_pct[live]}% cpu"
+}
+
+# live_report — liveload's BENCH lines, then the issue's target (at most 8 KiB
+# per idle view) and what has no target yet.
+live_report() {
+    local out=$tmp/liveload.txt mem ok
+    grep '^BENCH' "$out"
+    mem=$(ws_value "$out" live_mem bytes_per_view)
+    ok=$(awk -v v="$mem" 'BEGIN { print (v != "nan" && v + 0 <= 8192) ? "ok" : "MISSED" }')
+    ((${others_pct[live]} <= 10)) || ok+=" (noisy)"
+    echo "LIVE bytes_per_view=$mem target<=8192 $ok; live_event and live_diff_bytes have no target;" \
+        "peer=none (Phoenix is not installed here)"
+}
+
 # --------------------------------------------------------------------------
 ports=()
 p=$port_base
-while ((${#ports[@]} < 9)); do
+while ((${#ports[@]} < 10)); do
     ((p < port_base + 200)) || die "no free ports from $port_base"
     port_free "$p" && ports+=("$p")
     p=$((p + 1))
@@ -906,10 +975,17 @@ if ((run_pubsub)); then
     pubsub_line=$(timeout 300 "$build/bin/pubsub_bench" 100 20000) || die "pubsub_bench failed"
     log "${pubsub_line#BENCH }"
 fi
+# LiveView (live_server alone on the machine, then stopped), also before the other servers start.
+live_lines=
+if ((run_live)); then
+    measure_live
+    live_lines=$(live_report)
+fi
 if [[ -z ${cases// /} ]]; then
     [[ -z $render_line ]] || echo "$render_line"
     [[ -z $presence_line ]] || echo "$presence_line"
     [[ -z $pubsub_line ]] || echo "$pubsub_line"
+    [[ -z $live_lines ]] || echo "$live_lines"
     exit 0
 fi
 
@@ -1119,6 +1195,7 @@ done
 [[ -z $render_line ]] || echo "$render_line"
 [[ -z $presence_line ]] || echo "$presence_line"
 [[ -z $pubsub_line ]] || echo "$pubsub_line"
+[[ -z $live_lines ]] || echo "$live_lines"
 # The WebSocket cases: chan_server (Bennu) against ws_peer.mjs (Node + npm ws);
 # the ratios are Bennu / peer (below 1 is better for memory and times).
 for c in $ws_selected; do
