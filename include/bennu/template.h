@@ -187,6 +187,14 @@ void bn_rendered_to_html(const bn_rendered *r, bn_buf *out);
  * top node's "s" (the client already has it).
  */
 void bn_rendered_to_json(const bn_rendered *r, bool with_statics, bn_buf *out);
+/**
+ * The same as a diff against `prev`, the tree the client has (NULL: as
+ * bn_rendered_to_json): comprehensions the client has send only the entries
+ * that changed, each with only its changed dynamics, and no statics; a
+ * nested block or list equal to its previous render is left out. `prev`
+ * must be complete (no UNCHANGED holes).
+ */
+void bn_rendered_diff_to_json(const bn_rendered *r, const bn_rendered *prev, bool with_statics, bn_buf *out);
 
 /** Bit of an assign by its index in the assigns struct (the compiler numbers them). */
 static inline bn_tpl_changes bn_tpl_bit(unsigned index) { return (bn_tpl_changes)1 << (index < 63 ? index : 63); }

@@ -502,7 +502,7 @@ static bool render_json(bn_live *lv, bn_buf *out, bool first, const char **error
         bn_arena_reset(a);
         return false;
     }
-    bn_rendered_to_json(r, first, out);
+    bn_rendered_diff_to_json(r, prev, first, out); /* a list sends only the entries that changed */
     fill_holes(a, r, prev);
     bn_arena_reset(&lv->trees[lv->cur]);
     lv->cur = next;

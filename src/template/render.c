@@ -719,22 +719,69 @@ static void json_statics(bn_buf *out, const bn_tpl_block *b)
     bn_buf_append(out, "]", 1);
 }
 
-static bool json_node(bn_buf *out, const bn_rendered *r, bool top, bool with_statics);
+static bool json_node(bn_buf *out, const bn_rendered *r, const bn_rendered *prev, bool top, bool with_statics);
+static bool json_list(bn_buf *out, const bn_comprehension *c, const bn_comprehension *prev);
 
-static void json_list(bn_buf *out, const bn_comprehension *c);
+/* Whether two rendered dynamics would write the same HTML (for per-entry diffs). */
+static bool dyn_equal(const bn_dyn *a, const bn_dyn *b);
 
-/* Writes a dynamic; returns whether it is complete (no UNCHANGED below it). */
-static bool json_dyn(bn_buf *out, const bn_dyn *d)
+static bool node_equal(const bn_rendered *a, const bn_rendered *b)
+{
+    if (a->block != b->block)
+        return false;
+    for (uint32_t i = 0; i < a->block->ndynamics; i++)
+        if (!dyn_equal(&a->dynamics[i], &b->dynamics[i]))
+            return false;
+    return true;
+}
+
+static bool dyn_equal(const bn_dyn *a, const bn_dyn *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case BN_DYN_STRING:
+        return bn_str_eq(a->u.string, b->u.string);
+    case BN_DYN_NESTED:
+        return node_equal(a->u.nested, b->u.nested);
+    case BN_DYN_LIST: {
+        const bn_comprehension *x = a->u.list, *y = b->u.list;
+        if (x->block != y->block || x->count != y->count)
+            return false;
+        for (size_t e = 0; e < x->count; e++)
+            for (uint32_t i = 0; i < x->block->ndynamics; i++)
+                if (!dyn_equal(&x->entries[e][i], &y->entries[e][i]))
+                    return false;
+        return true;
+    }
+    case BN_DYN_UNCHANGED:
+        return false;
+    }
+    return false;
+}
+
+/* The previous tree's counterpart of a dynamic, if it has the same shape. */
+static const bn_rendered *prev_nested(const bn_dyn *d, const bn_dyn *p)
+{
+    return p && p->kind == BN_DYN_NESTED && d->u.nested->block == p->u.nested->block ? p->u.nested : NULL;
+}
+static const bn_comprehension *prev_list(const bn_dyn *d, const bn_dyn *p)
+{
+    return p && p->kind == BN_DYN_LIST && d->u.list->block == p->u.list->block ? p->u.list : NULL;
+}
+
+/* Writes a dynamic (against its previous value `p`, or NULL); returns whether
+ * it is complete (no UNCHANGED below it, nothing left for the client to keep). */
+static bool json_dyn(bn_buf *out, const bn_dyn *d, const bn_dyn *p)
 {
     switch (d->kind) {
     case BN_DYN_STRING:
         bn_json_encode_string(out, d->u.string);
         return true;
     case BN_DYN_NESTED:
-        return json_node(out, d->u.nested, false, false);
+        return json_node(out, d->u.nested, prev_nested(d, p), false, false);
     case BN_DYN_LIST:
-        json_list(out, d->u.list);
-        return true;
+        return json_list(out, d->u.list, prev_list(d, p));
     case BN_DYN_UNCHANGED:
         break;
     }
@@ -747,15 +794,17 @@ static bool json_dyn(bn_buf *out, const bn_dyn *d)
  * caller asks. A nested node has it when its subtree is complete: it is new
  * to the client (a forced node is always complete) or was rendered in full,
  * and the client replaces it. A partial node is a tracked one, whose
- * statics the client already has: without "s", the client merges it.
+ * statics the client already has: without "s", the client merges it. With
+ * `prev`, dynamics equal to the previous render's are left out too.
  */
-static bool json_node(bn_buf *out, const bn_rendered *r, bool top, bool with_statics)
+static bool json_node(bn_buf *out, const bn_rendered *r, const bn_rendered *prev, bool top, bool with_statics)
 {
     bool complete = true, first = true;
     bn_buf_append(out, "{", 1);
     for (uint32_t i = 0; i < r->block->ndynamics; i++) {
         const bn_dyn *d = &r->dynamics[i];
-        if (d->kind == BN_DYN_UNCHANGED) {
+        const bn_dyn *p = prev ? &prev->dynamics[i] : NULL;
+        if (d->kind == BN_DYN_UNCHANGED || (p && d->kind != BN_DYN_STRING && dyn_equal(d, p))) {
             complete = false;
             continue;
         }
@@ -763,7 +812,7 @@ static bool json_node(bn_buf *out, const bn_rendered *r, bool top, bool with_sta
         int n = snprintf(key, sizeof key, "%s\"%u\":", first ? "" : ",", i);
         bn_buf_append(out, key, (size_t)n);
         first = false;
-        complete = json_dyn(out, d) && complete;
+        complete = json_dyn(out, d, p) && complete;
     }
     if (top ? with_statics : complete) {
         if (!first)
@@ -774,37 +823,70 @@ static bool json_node(bn_buf *out, const bn_rendered *r, bool top, bool with_sta
     return complete;
 }
 
+/* One entry's dynamics; against `prev` (the entry at the same index before) only those that changed. */
+static void json_entry(bn_buf *out, uint32_t nd, const bn_dyn *entry, const bn_dyn *prev)
+{
+    char key[32];
+    bool first = true;
+    bn_buf_append(out, "{", 1);
+    for (uint32_t i = 0; i < nd; i++) {
+        if (prev && dyn_equal(&entry[i], &prev[i]))
+            continue;
+        int n = snprintf(key, sizeof key, "%s\"%u\":", first ? "" : ",", i);
+        bn_buf_append(out, key, (size_t)n);
+        first = false;
+        json_dyn(out, &entry[i], prev ? &prev[i] : NULL);
+    }
+    bn_buf_append(out, "}", 1);
+}
+
 /*
  * A comprehension in LiveView's keyed format (1.1+): {"s":[…],"k":{"0":{…},
- * …,"kc":N}}, each entry an object of its dynamics. Entries are always sent
- * whole (a comprehension is rendered in full when it changes), which the
- * client merges as new entries; "kc" drops the ones past the new count.
+ * …,"kc":N}}. Without a previous render of it, every entry whole, with the
+ * statics: the client replaces the list. With one (same statics), only the
+ * entries that differ from the entry at the same index, each with only its
+ * changed dynamics, and no statics: the client merges, keeps the rest, and
+ * "kc" drops the entries past the new count. Returns whether it was whole.
  */
-static void json_list(bn_buf *out, const bn_comprehension *c)
+static bool json_list(bn_buf *out, const bn_comprehension *c, const bn_comprehension *prev)
 {
+    uint32_t nd = c->block->ndynamics;
     bn_buf_append(out, "{", 1);
-    json_statics(out, c->block);
-    bn_buf_append(out, ",\"k\":{", 6);
+    if (!prev) {
+        json_statics(out, c->block);
+        bn_buf_append(out, ",", 1);
+    }
+    bn_buf_append(out, "\"k\":{", 5);
     char key[32];
     for (size_t e = 0; e < c->count; e++) {
-        int n = snprintf(key, sizeof key, "\"%zu\":{", e);
-        bn_buf_append(out, key, (size_t)n);
-        for (uint32_t i = 0; i < c->block->ndynamics; i++) {
-            n = snprintf(key, sizeof key, "%s\"%u\":", i ? "," : "", i);
-            bn_buf_append(out, key, (size_t)n);
-            json_dyn(out, &c->entries[e][i]);
+        const bn_dyn *before = prev && e < prev->count ? prev->entries[e] : NULL;
+        if (before) {
+            bool same = true;
+            for (uint32_t i = 0; i < nd && same; i++)
+                same = dyn_equal(&c->entries[e][i], &before[i]);
+            if (same)
+                continue;
         }
-        bn_buf_append(out, "},", 2);
+        int n = snprintf(key, sizeof key, "\"%zu\":", e);
+        bn_buf_append(out, key, (size_t)n);
+        json_entry(out, nd, c->entries[e], before);
+        bn_buf_append(out, ",", 1);
     }
     int n = snprintf(key, sizeof key, "\"kc\":%zu}}", c->count);
     bn_buf_append(out, key, (size_t)n);
+    return prev == NULL;
 }
 
 void bn_rendered_to_json(const bn_rendered *r, bool with_statics, bn_buf *out)
+{
+    bn_rendered_diff_to_json(r, NULL, with_statics, out);
+}
+
+void bn_rendered_diff_to_json(const bn_rendered *r, const bn_rendered *prev, bool with_statics, bn_buf *out)
 {
     if (!r) {
         bn_buf_append(out, "{}", 2);
         return;
     }
-    json_node(out, r, true, with_statics);
+    json_node(out, r, prev && prev->block == r->block ? prev : NULL, true, with_statics);
 }

@@ -443,6 +443,34 @@ Test(template_runtime, tracking_skips_unchanged_and_comprehensions_are_full)
     cr_assert_str_eq(html_of(r2), "<p>|B2</p><ul></ul>");
 }
 
+static char *diff_of(const bn_rendered *r, const bn_rendered *prev)
+{
+    bn_buf out = BN_BUF_INIT;
+    bn_rendered_diff_to_json(r, prev, false, &out);
+    return take(&out);
+}
+
+/* Against the tree the client has, a list sends only the entries that changed, and no statics. */
+Test(template_runtime, a_list_diff_sends_only_changed_entries)
+{
+    const char *items[] = {"x", "<y>", "z"};
+    track_assigns a = {"A", "B", items, 2};
+    bn_rendered *r1 = tree(track__any, &a, BN_TPL_ALL, NULL);
+    a.n = 3; /* one more entry */
+    bn_rendered *r2 = tree(track__any, &a, B(2), r1); /* this template reads @items for the list and its length */
+    cr_assert_str_eq(diff_of(r2, r1), "{\"2\":{\"k\":{\"2\":{\"0\":\"z\",\"1\":\"A\"},\"kc\":3}}}");
+    items[1] = "w"; /* one entry's one dynamic */
+    bn_rendered *r3 = tree(track__any, &a, B(2), r2);
+    cr_assert_str_eq(diff_of(r3, r2), "{\"2\":{\"k\":{\"1\":{\"0\":\"w\"},\"kc\":3}}}");
+    a.n = 1; /* shrink: the count says it */
+    bn_rendered *r4 = tree(track__any, &a, B(2), r3);
+    cr_assert_str_eq(diff_of(r4, r3), "{\"2\":{\"k\":{\"kc\":1}}}");
+    a.n = 1; /* re-rendered but equal: left out */
+    bn_rendered *r5 = tree(track__any, &a, B(2), r4);
+    cr_assert_str_eq(diff_of(r5, r4), "{}");
+    cr_assert_str_eq(diff_of(r1, NULL), json_of(r1, false), "no previous tree: the full render");
+}
+
 /* ------------------------------------------------------------------------ */
 /* A component with an inner block that reads the caller's assigns           */
 /*   card:  <section><h2>{@title}</h2>{render_slot(@inner_block)}</section>   */
