@@ -116,6 +116,13 @@ void bn_live_send_after(bn_live *lv, uint64_t delay_ms, const bn_value *msg);
  * Returns 0, or -1 when not connected (the dead render) or already subscribed.
  */
 int bn_live_subscribe(bn_live *lv, const char *topic);
+/**
+ * Sends `event` with `payload` (an object, copied; NULL: {}) to the page's
+ * client hooks with the next diff [push_event/3]: a hook's
+ * `this.handleEvent(event, cb)` (or a `phx:`-prefixed window event) gets it.
+ * Ignored in the dead render.
+ */
+void bn_live_push_event(bn_live *lv, const char *event, const bn_value *payload);
 /** The id of the view's element ("phx-..."). */
 const char *bn_live_id(const bn_live *lv);
 

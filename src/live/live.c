@@ -55,6 +55,7 @@ struct bn_live {
     const char *nav_to;
     bool nav_replace;
     const char *title;       /* a new title for the next diff, in the callback's arena */
+    bn_buf events;           /* bn_live_push_event: `["event",payload]` items for the next diff's "e" */
 };
 
 /* ---- the registry of live routes ------------------------------------------ */
@@ -524,6 +525,7 @@ static void live_free(bn_live *lv)
         return;
     bn_arena_destroy(&lv->trees[0]);
     bn_arena_destroy(&lv->trees[1]);
+    bn_buf_free(&lv->events);
     free(lv->url_mem);
     free(lv);
 }
@@ -611,7 +613,7 @@ static void apply_patches(bn_live *lv, void (*patched)(bn_live *lv, void *arg), 
         bn_value *params = NULL;
         bn_str url = absolute_url(lv, lv->nav_to);
         if (!lv->route || !resolve_url(bn_live_arena(lv), lv->def, lv->route, url, &params)) {
-            bn_warn("live: %s: push_patch to %s, not a route of this view rendered yet: navigating instead",
+            bn_warn("live: %s: push_patch to %s, not a route of this view in the same pipeline: navigating instead",
                     lv->def->name, lv->nav_to);
             lv->nav = NAV_NAVIGATE;
             return;
@@ -636,6 +638,36 @@ static void put_title(bn_live *lv, bn_buf *out)
     bn_json_encode(out, bn_value_string(a, bn_str_from_cstr(lv->title)));
     bn_buf_append(out, "}", 1);
     lv->title = NULL;
+}
+
+/* Splices the pushed events as "e" into the JSON object that ends `out` [push_event]. */
+static void put_events(bn_live *lv, bn_buf *out)
+{
+    if (!lv->events.len || !out->len || out->data[out->len - 1] != '}')
+        return;
+    out->len--;
+    if (out->data[out->len - 1] != '{')
+        bn_buf_append(out, ",", 1);
+    bn_buf_append(out, "\"e\":[", 5);
+    bn_buf_append(out, lv->events.data, lv->events.len);
+    bn_buf_append(out, "]}", 2);
+    lv->events.len = 0;
+}
+
+void bn_live_push_event(bn_live *lv, const char *event, const bn_value *payload)
+{
+    if (!lv->ch)
+        return; /* the dead render has no client to tell */
+    if (lv->events.len)
+        bn_buf_append(&lv->events, ",", 1);
+    bn_buf_append(&lv->events, "[", 1);
+    bn_json_encode_string(&lv->events, bn_str_from_cstr(event));
+    bn_buf_append(&lv->events, ",", 1);
+    if (payload)
+        bn_json_encode(&lv->events, payload);
+    else
+        bn_buf_append(&lv->events, "{}", 2);
+    bn_buf_append(&lv->events, "]", 1);
 }
 
 static void join_patched(bn_live *lv, void *arg)
@@ -770,7 +802,7 @@ static const bn_value *form_value(bn_arena *a, const bn_value *payload)
 /* After a callback: the diff of what changed and the new title as `{"diff":…}` (wrap) or as it is, or nothing. */
 static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
 {
-    if (!lv->changed && !lv->title)
+    if (!lv->changed && !lv->title && !lv->events.len)
         return false;
     const char *error = NULL;
     bn_buf body = BN_BUF_INIT;
@@ -781,6 +813,7 @@ static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
         bn_channel_raise(lv->ch, "%s: render error: %s", lv->def->name, error);
     }
     put_title(lv, &body);
+    put_events(lv, &body);
     if (wrap)
         bn_buf_append(out, "{\"diff\":", 8);
     bn_buf_append(out, body.data, body.len);

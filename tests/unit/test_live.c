@@ -79,6 +79,13 @@ static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
         bn_value *msg = bn_value_object(ar);
         bn_value_set(ar, msg, "n", bn_value_int(ar, 7));
         bn_live_send_after(lv, 1, msg);
+    } else if (bn_str_eq(event, BN_STR("notify"))) { /* a count, and an event for the page's hooks */
+        bn_live_assign(lv, counter, count, a->count + 1);
+        bn_arena *ar = bn_live_arena(lv);
+        bn_value *p = bn_value_object(ar);
+        bn_value_set(ar, p, "id", bn_value_string(ar, BN_STR("count")));
+        bn_live_push_event(lv, "highlight", p);
+        bn_live_push_event(lv, "ping", NULL);
     } else if (bn_str_eq(event, BN_STR("follow"))) {
         bn_live_subscribe(lv, "counters");
     } else if (bn_str_eq(event, BN_STR("patch"))) {
@@ -375,6 +382,18 @@ Test(live, a_subscribed_view_gets_broadcasts_in_handle_info)
     char *got = json_of(m->payload);
     cr_assert_str_eq(got, "{\"0\":\"42\"}");
     free(got);
+    bn_test_socket_close(ts);
+}
+
+/* push_event: the next diff carries "e" with every event pushed, in order. */
+Test(live, push_event_rides_on_the_next_diff)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"notify\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"1\",\"e\":[[\"highlight\",{\"id\":\"count\"}],[\"ping\",{}]]}}");
+    ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"inc\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"2\"}}"); /* sent once */
     bn_test_socket_close(ts);
 }
 
