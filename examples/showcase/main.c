@@ -6,8 +6,9 @@
  * anyone, a Server-Sent Events clock, and a chat room over Channels that the
  * npm phoenix client joins from the browser, with who is online from
  * Presence, and LiveViews that the npm phoenix_live_view client drives over
- * /live: a counter, a ticking clock, and a todo list that every open tab
- * shares through PubSub. With REDIS_URL (and BENNU_NODE) it is a node of a
+ * /live: a counter, a ticking clock, a todo list that every open tab
+ * shares through PubSub, and a sign-up form validated by a changeset as the
+ * user types. With REDIS_URL (and BENNU_NODE) it is a node of a
  * cluster: `make run-cluster` runs two on ports 4000 and 4001 sharing Redis. Later issues add the
  * data layer and generators.
  *
@@ -32,6 +33,7 @@
 #include "root.html.h"
 #include "server_clock.html.h"
 #include "showcase.h"
+#include "signup.html.h"
 #include "todos.html.h"
 
 static const showcase_demo demos[] = {
@@ -49,6 +51,9 @@ static const showcase_demo demos[] = {
     {"/todos", "/todos",
      "a todo list whose changes appear in every open tab at once: each view subscribes to a PubSub topic and "
      "re-reads the shared list when a change is broadcast. Open it in two tabs."},
+    {"/signup", "/signup",
+     "a LiveView form validated as you type with the data layer's changesets: a field's errors show once you "
+     "have touched it (or after a submit), and a valid submit is welcomed."},
     {"/chat", "/chat",
      "a chat room over Channels: the npm phoenix client joins room:lobby over a WebSocket (long-poll if that "
      "fails) and every message is broadcast to the room. Open it in two tabs."},
@@ -379,6 +384,98 @@ static const bn_live_def todos_live = {
     .handle_info = todos_info,
 };
 
+/* SignupLive: a form validated as the user types, with the data layer's changesets (no database:
+ * the schema only describes the form's fields). A field's errors show once the user has touched it
+ * [used_input?]: the client sends `_unused_<name>` for the others; after a submit, all of them. */
+#define SIGNUP_SCHEMA(FIELD, ASSOC)                                                                                    \
+    FIELD(name, STRING)                                                                                                \
+    FIELD(email, STRING)
+BN_SCHEMA_DECLARE(signup_form, SIGNUP_SCHEMA)
+BN_SCHEMA_DEFINE(signup_form, "signups", SIGNUP_SCHEMA)
+
+/* The view's copies of what its assigns point to: the changeset lives only as long as the event. */
+typedef struct signup_state {
+    char name[324], email[324];         /* the inputs as typed (maxlength 80 and 160 characters) */
+    char name_error[96], email_error[96];
+    char welcome[192];
+    bool submitted; /* after a submit every field's errors show */
+} signup_state;
+
+/* Copies `s` into `buf` (cut on a UTF-8 boundary) and returns `buf`. */
+static const char *signup_copy(char *buf, size_t size, bn_str s)
+{
+    size_t n = s.len < size ? s.len : size - 1;
+    while (n < s.len && n && ((unsigned char)s.ptr[n] & 0xC0) == 0x80) /* never half a character */
+        n--;
+    if (n)
+        memcpy(buf, s.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static bn_changeset *signup_changeset(bn_arena *a, const bn_value *form)
+{
+    bn_changeset *cs = bn_changeset_cast(a, &signup_form_schema, NULL, form, BN_FIELDS("name", "email"));
+    bn_validate_required(cs, BN_FIELDS("name", "email"));
+    bn_validate_length(cs, "name", (bn_length_opts){.min = 2, .max = 40});
+    bn_validate_format(cs, "email", "@", "must contain @");
+    return cs;
+}
+
+/* The first error of `field` into `buf` when it is to be shown (the field was used, or the form
+ * submitted), else NULL. */
+static const char *signup_error(const bn_changeset *cs, const bn_value *form, bool all, const char *field, char *buf,
+                                size_t size, bn_arena *a)
+{
+    const char *const *errors = bn_changeset_errors(cs, field);
+    bool used = bn_value_get(form, field) && !bn_value_get(form, bn_arena_printf(a, "_unused_%s", field));
+    if (!errors || !errors[0] || !(all || used))
+        return NULL;
+    return signup_copy(buf, size, bn_str_from_cstr(errors[0]));
+}
+
+static int signup_mount(bn_live *lv, const bn_value *params, const bn_value *session)
+{
+    (void)params, (void)session;
+    bn_live_assign(lv, signup, name, "");
+    bn_live_assign(lv, signup, email, "");
+    return 0;
+}
+
+/* validate (phx-change) and save (phx-submit): both cast the form; save also welcomes a valid one. */
+static void signup_event(bn_live *lv, bn_str event, const bn_value *form)
+{
+    bool save = bn_str_eq(event, BN_STR("save"));
+    if (!save && !bn_str_eq(event, BN_STR("validate")))
+        return;
+    signup_state *st = bn_live_state(lv);
+    bn_arena *a = bn_live_arena(lv);
+    st->submitted |= save;
+    bn_changeset *cs = signup_changeset(a, form);
+    bn_live_assign(lv, signup, name, signup_copy(st->name, sizeof st->name, bn_changeset_input(cs, "name")));
+    bn_live_assign(lv, signup, email, signup_copy(st->email, sizeof st->email, bn_changeset_input(cs, "email")));
+    bn_live_assign(lv, signup, name_error,
+                   signup_error(cs, form, st->submitted, "name", st->name_error, sizeof st->name_error, a));
+    bn_live_assign(lv, signup, email_error,
+                   signup_error(cs, form, st->submitted, "email", st->email_error, sizeof st->email_error, a));
+    if (save && bn_changeset_valid(cs)) {
+        const signup_form *f = bn_changeset_apply(cs);
+        snprintf(st->welcome, sizeof st->welcome, "Welcome, %s!", f->name);
+        bn_live_assign(lv, signup, welcome, st->welcome);
+    } else if (save) {
+        bn_live_assign(lv, signup, welcome, NULL);
+    }
+}
+
+static const bn_live_def signup_live = {
+    .name = "SignupLive",
+    .title = "Sign up",
+    BN_LIVE_TEMPLATE(signup),
+    .state_size = sizeof(signup_state),
+    .mount = signup_mount,
+    .handle_event = signup_event,
+};
+
 /* ---- the browser bundles ------------------------------------------------------------ */
 
 /* The npm clients, from examples/showcase/assets (found from this file's path, set in main):
@@ -455,6 +552,7 @@ static void routes(bn_router *r)
         bn_live(r, "/counter", &counter_live);
         bn_live(r, "/clock", &clock_live);
         bn_live(r, "/todos", &todos_live);
+        bn_live(r, "/signup", &signup_live);
     }
     bn_scope(r, "/api") {
         bn_post(r, "/echo", echo);
