@@ -120,7 +120,7 @@ typedef struct bn_route {
 
 /** The route the endpoint dispatched `c` to, or NULL (before routing, or a plug answered). */
 const bn_route *bn_conn_route(const bn_conn *c);
-/** The router that dispatched `c`, or NULL (before routing). */
+/** The router of the endpoint serving `c` (also before routing, e.g. in an endpoint plug), or NULL. */
 const bn_router *bn_conn_router(const bn_conn *c);
 
 static inline const bn_plug *bn_route_plugs(const bn_route *rt, size_t *n)

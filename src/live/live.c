@@ -943,6 +943,7 @@ static int live_connect(bn_socket *s, const bn_value *params, bn_conn *c)
     live_socket_state *st = bn_socket_state(s);
     if (!c)
         return 0;
+    register_router_once(bn_conn_router(c)); /* a fresh process (a restart) knows its views at once */
     if (!bn_session_fetched(c)) {
         if (!atomic_exchange(&warned, true))
             bn_warn("live: no session fetched for /live: the CSRF token of LiveView sockets is not checked "
