@@ -96,6 +96,8 @@ bn_str bn_value_str(const bn_value *v);
 /** Integer value (floats with no fraction and numeric strings convert); false if not one. */
 bool bn_value_to_int(const bn_value *v, int64_t *out);
 bool bn_value_is(const bn_value *v, bn_value_type type);
+/** A deep copy of `v` (NULL: null) in `a`: for keeping a tree past its arena. */
+bn_value *bn_value_copy(bn_arena *a, const bn_value *v);
 /** Deep equality (object member order does not matter). */
 bool bn_value_equal(const bn_value *a, const bn_value *b);
 

@@ -266,3 +266,32 @@ bool bn_value_equal(const bn_value *a, const bn_value *b)
     }
     return false;
 }
+
+bn_value *bn_value_copy(bn_arena *a, const bn_value *v)
+{
+    switch (v ? v->type : BN_VALUE_NULL) {
+    case BN_VALUE_NULL:
+        break;
+    case BN_VALUE_BOOL:
+        return bn_value_bool(a, v->as.b);
+    case BN_VALUE_INT:
+        return bn_value_int(a, v->as.i);
+    case BN_VALUE_FLOAT:
+        return bn_value_float(a, v->as.f);
+    case BN_VALUE_STRING:
+        return bn_value_string(a, v->as.s);
+    case BN_VALUE_ARRAY: {
+        bn_value *out = bn_value_array(a);
+        for (size_t i = 0; i < v->as.array.len; i++)
+            bn_value_push(a, out, bn_value_copy(a, v->as.array.items[i]));
+        return out;
+    }
+    case BN_VALUE_OBJECT: {
+        bn_value *out = bn_value_object(a);
+        for (size_t i = 0; i < v->as.object.len; i++)
+            bn_value_set_str(a, out, v->as.object.members[i].key, bn_value_copy(a, v->as.object.members[i].value));
+        return out;
+    }
+    }
+    return bn_value_null(a);
+}

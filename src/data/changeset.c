@@ -226,34 +226,6 @@ static void format_double(double d, char buf[40])
     }
 }
 
-static bn_value *copy_value(bn_arena *a, const bn_value *v)
-{
-    switch (v->type) {
-    case BN_VALUE_NULL:
-        return bn_value_null(a);
-    case BN_VALUE_BOOL:
-        return bn_value_bool(a, v->as.b);
-    case BN_VALUE_INT:
-        return bn_value_int(a, v->as.i);
-    case BN_VALUE_FLOAT:
-        return bn_value_float(a, v->as.f);
-    case BN_VALUE_STRING:
-        return bn_value_string(a, v->as.s);
-    case BN_VALUE_ARRAY: {
-        bn_value *out = bn_value_array(a);
-        for (size_t i = 0; i < v->as.array.len; i++)
-            bn_value_push(a, out, copy_value(a, v->as.array.items[i]));
-        return out;
-    }
-    case BN_VALUE_OBJECT: {
-        bn_value *out = bn_value_object(a);
-        for (size_t i = 0; i < v->as.object.len; i++)
-            bn_value_set_str(a, out, v->as.object.members[i].key, copy_value(a, v->as.object.members[i].value));
-        return out;
-    }
-    }
-    return bn_value_null(a);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Records: reading the data, writing the applied record                      */
@@ -680,7 +652,7 @@ static bool cast_param(bn_arena *a, bn_type t, const bn_value *raw, bn_db_value 
         out->u.s = arena_str(a, s);
         return true;
     case BN_TYPE_JSON:
-        out->u.json = copy_value(a, raw);
+        out->u.json = bn_value_copy(a, raw);
         return true;
     case BN_TYPE_NULL:
         break;
@@ -750,7 +722,7 @@ bn_changeset *bn_changeset_cast(bn_arena *a, const bn_schema *s, const void *dat
         add_error(cs, "", MSG_INVALID);
         return cs;
     }
-    cs->params = copy_value(a, params);
+    cs->params = bn_value_copy(a, params);
     for (size_t k = 0; permitted && permitted[k]; k++) {
         size_t i = field_index(s, permitted[k]);
         const bn_value *raw = bn_value_get(cs->params, permitted[k]);

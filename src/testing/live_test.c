@@ -63,33 +63,6 @@ static void del(bn_value *object, const char *key)
     }
 }
 
-static bn_value *clone(bn_arena *a, const bn_value *v)
-{
-    switch (v ? v->type : BN_VALUE_NULL) {
-    case BN_VALUE_BOOL:
-        return bn_value_bool(a, v->as.b);
-    case BN_VALUE_INT:
-        return bn_value_int(a, v->as.i);
-    case BN_VALUE_FLOAT:
-        return bn_value_float(a, v->as.f);
-    case BN_VALUE_STRING:
-        return bn_value_string(a, v->as.s);
-    case BN_VALUE_ARRAY: {
-        bn_value *c = bn_value_array(a);
-        for (size_t i = 0; i < v->as.array.len; i++)
-            bn_value_push(a, c, clone(a, v->as.array.items[i]));
-        return c;
-    }
-    case BN_VALUE_OBJECT: {
-        bn_value *c = bn_value_object(a);
-        for (size_t i = 0; i < v->as.object.len; i++)
-            bn_value_set_str(a, c, v->as.object.members[i].key, clone(a, v->as.object.members[i].value));
-        return c;
-    }
-    default:
-        return bn_value_null(a);
-    }
-}
 
 static bool do_merge(bn_test_rendered *r, bn_value *target, const bn_value *source);
 
@@ -102,7 +75,7 @@ static bn_value *moved_entry(bn_test_rendered *r, const bn_value *before, const 
         return NULL;
     snprintf(key, sizeof key, "%lld", (long long)old);
     const bn_value *e = bn_value_get(before, key);
-    return e ? clone(&r->arena, e) : NULL;
+    return e ? bn_value_copy(&r->arena, e) : NULL;
 }
 
 /* mergeKeyed: entries by index (a diff, an old index, or [old index, diff]), then "kc" drops the rest. */
@@ -121,7 +94,7 @@ static bool merge_keyed(bn_test_rendered *r, bn_value *target, const bn_value *s
     /* without "km" the client has no clone to read moves from (a TypeError in the browser) */
     const bn_value *km = bn_value_get(sk, "km");
     const bn_value *before = km && !bn_value_is(km, BN_VALUE_NULL) && !(bn_value_is(km, BN_VALUE_BOOL) && !km->as.b)
-                                 ? clone(a, tk) : NULL;
+                                 ? bn_value_copy(a, tk) : NULL;
     for (size_t i = 0; i < sk->as.object.len; i++) {
         bn_str key = sk->as.object.members[i].key;
         const bn_value *entry = sk->as.object.members[i].value;
@@ -244,7 +217,7 @@ static bool merge_value(bn_test_rendered *r, const bn_value *diff_in)
     r->error[0] = '\0';
     if (!is_object(diff_in))
         return fail(r, "a diff that is not an object%s", "");
-    bn_value *diff = clone(&r->arena, diff_in);
+    bn_value *diff = bn_value_copy(&r->arena, diff_in);
     bn_str title = bn_value_str(bn_value_get(diff, "t"));
     if (title.ptr) {
         free(r->title);

@@ -171,3 +171,18 @@ Test(value, equal)
     bn_value_set(&A, q, "b", bn_value_null(&A));
     cr_assert_not(bn_value_equal(p, q));
 }
+
+/* A deep copy lives in its own arena: equal to the original, sharing nothing with it. */
+Test(value, copy_is_deep_and_outlives_the_original)
+{
+    bn_arena src = BN_ARENA_INIT;
+    bn_json_error err;
+    bn_value *v = bn_json_parse(&src, BN_STR("{\"a\":[1,2.5,\"x\",null,true],\"b\":{\"c\":\"d\"}}"), &err);
+    cr_assert_not_null(v);
+    bn_value *c = bn_value_copy(&A, v);
+    cr_assert(bn_value_equal(v, c));
+    cr_assert_neq(bn_value_str(bn_value_path(c, "b.c")).ptr, bn_value_str(bn_value_path(v, "b.c")).ptr);
+    bn_arena_destroy(&src); /* the copy does not point into it (ASan would say) */
+    cr_assert_str_eq(bn_value_str(bn_value_path(c, "a.2")).ptr, "x");
+    cr_assert(bn_value_is(bn_value_copy(&A, NULL), BN_VALUE_NULL));
+}
