@@ -123,6 +123,37 @@ int bn_live_subscribe(bn_live *lv, const char *topic);
  * Ignored in the dead render.
  */
 void bn_live_push_event(bn_live *lv, const char *event, const bn_value *payload);
+/*
+ * Streams [stream/4, stream_insert/4, stream_delete/3]: large collections the
+ * server does not keep. A stream is an assign of the template that holds the
+ * batch (the items of this update only) and its `:for` renders them, under a
+ * container with phx-update="stream" whose children have unique ids:
+ *
+ *     <%@ assigns const song *batch; size_t nbatch; %>
+ *     <ul id="songs" phx-update="stream">
+ *       <li :for={song s <- array(@batch, @nbatch)} id={s.dom_id}>{s.title}</li>
+ *     </ul>
+ *
+ * `stream` is the assign's changed bit (songs__changed_batch); each call marks
+ * it changed. Fill the batch, call bn_live_stream_insert for each of its
+ * items, and the next diff carries the batch's entries with the operations;
+ * then the client keeps them in the DOM and the server forgets them. A render
+ * without operations sends nothing of the stream, whatever the batch holds.
+ * Ignored in the dead render (which renders the batch as it is). The stream
+ * must be rendered by the view's own template (not inside a component or
+ * another :for).
+ */
+/** Inserts (or updates, when the DOM id exists) the item `dom_id` at `at` (-1: append, 0: prepend, i: index). */
+void bn_live_stream_insert(bn_live *lv, bn_tpl_changes stream, const char *dom_id, int at);
+/** The same with `limit` (a positive limit keeps the first items, a negative the last; 0: none) and `update_only`
+ *  (only update an existing DOM item, never add it). */
+void bn_live_stream_insert_opts(bn_live *lv, bn_tpl_changes stream, const char *dom_id, int at, int limit,
+                                bool update_only);
+/** Removes the item `dom_id` from the page. */
+void bn_live_stream_delete(bn_live *lv, bn_tpl_changes stream, const char *dom_id);
+/** Removes every item of the stream from the page before this batch's inserts [stream(…, reset: true)]. */
+void bn_live_stream_reset(bn_live *lv, bn_tpl_changes stream);
+
 /** The id of the view's element ("phx-..."). */
 const char *bn_live_id(const bn_live *lv);
 

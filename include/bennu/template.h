@@ -143,6 +143,8 @@ struct bn_comprehension {
     const bn_tpl_block *block;
     size_t count;
     bn_dyn **entries; /* entries[i] has block->ndynamics dynamics */
+    bn_tpl_changes reads; /* the assigns the dynamic holding it reads (how LiveView finds a stream's) */
+    const char *stream;   /* a LiveView stream's operations, JSON written as its "stream" (NULL: none) */
 };
 
 /* ------------------------------------------------------------------------ */

@@ -56,6 +56,8 @@ struct bn_live {
     bool nav_replace;
     const char *title;       /* a new title for the next diff, in the callback's arena */
     bn_buf events;           /* bn_live_push_event: `["event",payload]` items for the next diff's "e" */
+    struct live_stream *streams; /* bn_live_stream_*: heap, nstreams */
+    size_t nstreams;
 };
 
 /* ---- the registry of live routes ------------------------------------------ */
@@ -456,6 +458,8 @@ static void copy_dyn(bn_arena *a, bn_dyn *dst, const bn_dyn *src)
         uint32_t nd = s->block->ndynamics;
         l->block = s->block;
         l->count = s->count;
+        l->reads = s->reads;
+        l->stream = NULL;
         l->entries = bn_arena_alloc(a, (s->count ? s->count : 1) * sizeof *l->entries);
         for (size_t e = 0; e < s->count; e++) {
             l->entries[e] = bn_arena_alloc(a, (nd ? nd : 1) * sizeof(bn_dyn));
@@ -486,6 +490,165 @@ static void fill_holes(bn_arena *a, bn_rendered *r, const bn_rendered *prev)
     }
 }
 
+/* ---- streams [stream/4, stream_insert/4, stream_delete/3] ------------------ */
+
+/*
+ * A stream is an assign (its changed bit names it) from which the template's
+ * `:for` renders the batch, the items of this update only: the server keeps
+ * no item. Each operation marks the assign changed; the render then finds the
+ * comprehension whose dynamic reads it and gives it the pending operations as
+ * its "stream" [ref, inserts, deletes(, true)]. Once sent, the comprehension
+ * is emptied in the kept tree as the client empties its copy, so the next
+ * batch goes whole and a render without operations sends nothing of it.
+ */
+typedef struct live_stream {
+    bn_tpl_changes bit;
+    bn_buf inserts; /* `[dom_id,at,limit,update_only]` items, comma-separated */
+    bn_buf deletes; /* JSON strings, comma-separated */
+    bool reset;
+    bool pending;   /* operations since the last render */
+} live_stream;
+
+static live_stream *stream_of(bn_live *lv, bn_tpl_changes bit)
+{
+    if (!lv->ch || !bit)
+        return NULL; /* the dead render renders whatever the batch holds; the client gets it again at join */
+    lv->changed |= bit;
+    for (size_t i = 0; i < lv->nstreams; i++)
+        if (lv->streams[i].bit == bit)
+            return &lv->streams[i];
+    lv->streams = bn_xrealloc(lv->streams, (lv->nstreams + 1) * sizeof *lv->streams);
+    live_stream *s = &lv->streams[lv->nstreams++];
+    *s = (live_stream){.bit = bit, .inserts = BN_BUF_INIT, .deletes = BN_BUF_INIT};
+    return s;
+}
+
+void bn_live_stream_insert_opts(bn_live *lv, bn_tpl_changes stream, const char *dom_id, int at, int limit,
+                                bool update_only)
+{
+    live_stream *s = stream_of(lv, stream);
+    if (!s || !dom_id)
+        return;
+    if (s->inserts.len)
+        bn_buf_append(&s->inserts, ",", 1);
+    bn_buf_append(&s->inserts, "[", 1);
+    bn_json_encode_string(&s->inserts, bn_str_from_cstr(dom_id));
+    if (limit)
+        bn_buf_printf(&s->inserts, ",%d,%d,%s]", at, limit, update_only ? "true" : "false");
+    else
+        bn_buf_printf(&s->inserts, ",%d,null,%s]", at, update_only ? "true" : "false");
+    s->pending = true;
+}
+
+void bn_live_stream_insert(bn_live *lv, bn_tpl_changes stream, const char *dom_id, int at)
+{
+    bn_live_stream_insert_opts(lv, stream, dom_id, at, 0, false);
+}
+
+void bn_live_stream_delete(bn_live *lv, bn_tpl_changes stream, const char *dom_id)
+{
+    live_stream *s = stream_of(lv, stream);
+    if (!s || !dom_id)
+        return;
+    if (s->deletes.len)
+        bn_buf_append(&s->deletes, ",", 1);
+    bn_json_encode_string(&s->deletes, bn_str_from_cstr(dom_id));
+    s->pending = true;
+}
+
+void bn_live_stream_reset(bn_live *lv, bn_tpl_changes stream)
+{
+    live_stream *s = stream_of(lv, stream);
+    if (!s)
+        return;
+    s->reset = s->pending = true; /* the client empties the stream, then applies this batch's inserts */
+}
+
+static void streams_free(bn_live *lv)
+{
+    for (size_t i = 0; i < lv->nstreams; i++) {
+        bn_buf_free(&lv->streams[i].inserts);
+        bn_buf_free(&lv->streams[i].deletes);
+    }
+    free(lv->streams);
+    lv->streams = NULL;
+    lv->nstreams = 0;
+}
+
+/* The stream whose assign the comprehension's dynamic reads, or NULL. */
+static live_stream *stream_for(bn_live *lv, const bn_comprehension *c)
+{
+    for (size_t i = 0; i < lv->nstreams; i++)
+        if (c->reads & lv->streams[i].bit)
+            return &lv->streams[i];
+    return NULL;
+}
+
+/* Calls fn on every comprehension of the tree outside comprehensions (streams do not nest). */
+static void each_list(bn_rendered *r, void (*fn)(bn_live *lv, bn_arena *a, bn_comprehension *c), bn_live *lv,
+                      bn_arena *a)
+{
+    for (uint32_t i = 0; i < r->block->ndynamics; i++) {
+        bn_dyn *d = &r->dynamics[i];
+        if (d->kind == BN_DYN_NESTED)
+            each_list(d->u.nested, fn, lv, a);
+        else if (d->kind == BN_DYN_LIST)
+            fn(lv, a, d->u.list);
+    }
+}
+
+/* A stream's comprehension just rendered: its operations as "stream"; without any, no entries. */
+static void stream_mark(bn_live *lv, bn_arena *a, bn_comprehension *c)
+{
+    live_stream *s = stream_for(lv, c);
+    if (!s)
+        return;
+    if (!s->pending) {
+        c->count = 0;
+        return;
+    }
+    size_t ref = (size_t)(s - lv->streams);
+    bn_buf b = BN_BUF_INIT;
+    bn_buf_printf(&b, "[\"%zu\",[", ref);
+    bn_buf_append(&b, s->inserts.data ? s->inserts.data : "", s->inserts.len);
+    bn_buf_append(&b, "],[", 3);
+    bn_buf_append(&b, s->deletes.data ? s->deletes.data : "", s->deletes.len);
+    bn_buf_append(&b, s->reset ? "],true]" : "]]", s->reset ? 7 : 2);
+    c->stream = bn_arena_strndup(a, b.data, b.len);
+    bn_buf_free(&b);
+    s->inserts.len = s->deletes.len = 0;
+    s->reset = s->pending = false;
+}
+
+/* Sent: the kept tree holds the stream's comprehension empty, as the client does. */
+static void stream_sent(bn_live *lv, bn_arena *a, bn_comprehension *c)
+{
+    (void)a;
+    if (stream_for(lv, c)) {
+        c->count = 0;
+        c->stream = NULL;
+    }
+}
+
+static void streams_mark(bn_live *lv, bn_arena *a, bn_rendered *r)
+{
+    if (lv->nstreams)
+        each_list(r, stream_mark, lv, a);
+}
+
+/* After a render: the tree's stream comprehensions emptied; operations on a stream the page does not show dropped. */
+static void streams_sent(bn_live *lv, bn_rendered *r)
+{
+    if (!lv->nstreams)
+        return;
+    each_list(r, stream_sent, lv, NULL);
+    for (size_t i = 0; i < lv->nstreams; i++) {
+        live_stream *s = &lv->streams[i];
+        s->inserts.len = s->deletes.len = 0;
+        s->reset = s->pending = false;
+    }
+}
+
 /*
  * Renders the view against its previous tree and appends the JSON to `out`
  * (with the top statics on a first render). Returns false (message in *error)
@@ -503,8 +666,10 @@ static bool render_json(bn_live *lv, bn_buf *out, bool first, const char **error
         bn_arena_reset(a);
         return false;
     }
+    streams_mark(lv, a, r);
     bn_rendered_diff_to_json(r, prev, first, out); /* a list sends only the entries that changed */
     fill_holes(a, r, prev);
+    streams_sent(lv, r);
     bn_arena_reset(&lv->trees[lv->cur]);
     lv->cur = next;
     lv->prev = r;
@@ -526,6 +691,7 @@ static void live_free(bn_live *lv)
     bn_arena_destroy(&lv->trees[0]);
     bn_arena_destroy(&lv->trees[1]);
     bn_buf_free(&lv->events);
+    streams_free(lv);
     free(lv->url_mem);
     free(lv);
 }

@@ -45,6 +45,7 @@ typedef struct frame {
     bool in_entry;            /* comprehension: bn_tpl_for_item was called */
     bool forced;
     bool active;              /* the current dynamic takes values */
+    bn_tpl_changes reads;     /* what the current dynamic reads */
     unsigned char state;      /* DYN_*: what the current dynamic holds */
     unsigned capture;         /* open capture regions in the current dynamic */
     bn_buf text;              /* DYN_TEXT: the dynamic's HTML so far */
@@ -102,6 +103,7 @@ static frame *push(struct bn_tpl_builder *b)
     f->list = f->in_entry = f->forced = f->active = false;
     f->state = DYN_EMPTY;
     f->capture = 0;
+    f->reads = 0;
     f->text.len = 0;
     f->nentries = 0;
     return f;
@@ -278,6 +280,7 @@ bool bn_tpl_dyn_slow(bn_tpl *t, bn_tpl_changes reads)
     uint32_t i = f->idx++;
     if (f->forced || (reads & t->changed)) {
         f->active = true;
+        f->reads = reads;
         f->state = DYN_EMPTY;
         return true;
     }
@@ -394,6 +397,7 @@ void bn_tpl_for_close(bn_tpl *t)
     c->block = f->block;
     c->count = f->nentries;
     c->entries = NULL;
+    c->stream = NULL;
     if (f->nentries) {
         c->entries = bn_arena_alloc(t->arena, f->nentries * sizeof *c->entries);
         memcpy(c->entries, f->entries, f->nentries * sizeof *c->entries);
@@ -403,6 +407,7 @@ void bn_tpl_for_close(bn_tpl *t)
         protocol_error(t, c->block, "a comprehension outside any block");
         return;
     }
+    c->reads = top(t)->reads;
     commit(t, (bn_dyn){.kind = BN_DYN_LIST, .u.list = c});
 }
 
@@ -746,7 +751,7 @@ static bool dyn_equal(const bn_dyn *a, const bn_dyn *b)
         return node_equal(a->u.nested, b->u.nested);
     case BN_DYN_LIST: {
         const bn_comprehension *x = a->u.list, *y = b->u.list;
-        if (x->block != y->block || x->count != y->count)
+        if (x->block != y->block || x->count != y->count || x->stream || y->stream) /* a stream's ops always go */
             return false;
         for (size_t e = 0; e < x->count; e++)
             for (uint32_t i = 0; i < x->block->ndynamics; i++)
@@ -872,8 +877,13 @@ static bool json_list(bn_buf *out, const bn_comprehension *c, const bn_comprehen
         json_entry(out, nd, c->entries[e], before);
         bn_buf_append(out, ",", 1);
     }
-    int n = snprintf(key, sizeof key, "\"kc\":%zu}}", c->count);
+    int n = snprintf(key, sizeof key, "\"kc\":%zu}", c->count);
     bn_buf_append(out, key, (size_t)n);
+    if (c->stream) {
+        bn_buf_append(out, ",\"stream\":", 10);
+        bn_buf_append(out, c->stream, strlen(c->stream));
+    }
+    bn_buf_append(out, "}", 1);
     return prev == NULL;
 }
 
