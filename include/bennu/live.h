@@ -154,6 +154,12 @@ void bn_live_stream_delete(bn_live *lv, bn_tpl_changes stream, const char *dom_i
 /** Removes every item of the stream from the page before this batch's inserts [stream(…, reset: true)]. */
 void bn_live_stream_reset(bn_live *lv, bn_tpl_changes stream);
 
+/**
+ * Answers the event being handled with `reply` (an object, copied; NULL: {})
+ * [{:reply, map, socket}]: a client hook's `this.pushEvent(event, payload,
+ * (reply) => …)` gets it (the diff's "r"). Only inside handle_event.
+ */
+void bn_live_reply(bn_live *lv, const bn_value *reply);
 /** The id of the view's element ("phx-..."). */
 const char *bn_live_id(const bn_live *lv);
 

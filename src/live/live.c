@@ -56,6 +56,8 @@ struct bn_live {
     bool nav_replace;
     const char *title;       /* a new title for the next diff, in the callback's arena */
     bn_buf events;           /* bn_live_push_event: `["event",payload]` items for the next diff's "e" */
+    bn_buf hook_reply;       /* bn_live_reply: the JSON of the event's "r", while handling an event */
+    bool in_event;           /* handle_event is running: bn_live_reply is allowed */
     struct live_stream *streams; /* bn_live_stream_*: heap, nstreams */
     size_t nstreams;
 };
@@ -691,6 +693,7 @@ static void live_free(bn_live *lv)
     bn_arena_destroy(&lv->trees[0]);
     bn_arena_destroy(&lv->trees[1]);
     bn_buf_free(&lv->events);
+    bn_buf_free(&lv->hook_reply);
     streams_free(lv);
     free(lv->url_mem);
     free(lv);
@@ -818,6 +821,33 @@ static void put_events(bn_live *lv, bn_buf *out)
     bn_buf_append(out, lv->events.data, lv->events.len);
     bn_buf_append(out, "]}", 2);
     lv->events.len = 0;
+}
+
+/* Splices the hook reply as "r" into the JSON object that ends `out` [{:reply, map, socket}]. */
+static void put_hook_reply(bn_live *lv, bn_buf *out)
+{
+    if (!lv->hook_reply.len || !out->len || out->data[out->len - 1] != '}')
+        return;
+    out->len--;
+    if (out->data[out->len - 1] != '{')
+        bn_buf_append(out, ",", 1);
+    bn_buf_append(out, "\"r\":", 4);
+    bn_buf_append(out, lv->hook_reply.data, lv->hook_reply.len);
+    bn_buf_append(out, "}", 1);
+    lv->hook_reply.len = 0;
+}
+
+void bn_live_reply(bn_live *lv, const bn_value *reply)
+{
+    if (!lv->ch || !lv->in_event) {
+        bn_warn("live: %s: bn_live_reply outside handle_event: ignored", lv->def->name);
+        return;
+    }
+    lv->hook_reply.len = 0;
+    if (reply)
+        bn_json_encode(&lv->hook_reply, reply);
+    else
+        bn_buf_append(&lv->hook_reply, "{}", 2);
 }
 
 void bn_live_push_event(bn_live *lv, const char *event, const bn_value *payload)
@@ -968,7 +998,7 @@ static const bn_value *form_value(bn_arena *a, const bn_value *payload)
 /* After a callback: the diff of what changed and the new title as `{"diff":…}` (wrap) or as it is, or nothing. */
 static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
 {
-    if (!lv->changed && !lv->title && !lv->events.len)
+    if (!lv->changed && !lv->title && !lv->events.len && !lv->hook_reply.len)
         return false;
     const char *error = NULL;
     bn_buf body = BN_BUF_INIT;
@@ -980,6 +1010,9 @@ static bool diff_json(bn_live *lv, bn_buf *out, bool wrap)
     }
     put_title(lv, &body);
     put_events(lv, &body);
+    if (wrap)
+        put_hook_reply(lv, &body);
+    lv->hook_reply.len = 0; /* a push has no one to answer */
     if (wrap)
         bn_buf_append(out, "{\"diff\":", 8);
     bn_buf_append(out, body.data, body.len);
@@ -1042,8 +1075,10 @@ static void live_event(bn_live *lv, const bn_value *payload)
         if (!value)
             value = bn_value_object(a);
     }
+    lv->in_event = true;
     if (lv->def->handle_event)
         lv->def->handle_event(lv, bn_value_str(bn_value_get(payload, "event")), value);
+    lv->in_event = false;
     after_callback(lv, true);
 }
 

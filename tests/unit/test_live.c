@@ -86,6 +86,11 @@ static void counter_event(bn_live *lv, bn_str event, const bn_value *value)
         bn_value_set(ar, p, "id", bn_value_string(ar, BN_STR("count")));
         bn_live_push_event(lv, "highlight", p);
         bn_live_push_event(lv, "ping", NULL);
+    } else if (bn_str_eq(event, BN_STR("ask"))) { /* a hook's pushEvent with a reply callback */
+        bn_arena *ar = bn_live_arena(lv);
+        bn_value *r = bn_value_object(ar);
+        bn_value_set(ar, r, "count", bn_value_int(ar, a->count));
+        bn_live_reply(lv, r);
     } else if (bn_str_eq(event, BN_STR("follow"))) {
         bn_live_subscribe(lv, "counters");
     } else if (bn_str_eq(event, BN_STR("patch"))) {
@@ -394,6 +399,18 @@ Test(live, push_event_rides_on_the_next_diff)
     assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"1\",\"e\":[[\"highlight\",{\"id\":\"count\"}],[\"ping\",{}]]}}");
     ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"inc\",\"value\":{}}");
     assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"2\"}}"); /* sent once */
+    bn_test_socket_close(ts);
+}
+
+/* bn_live_reply: the event's reply carries "r" for the hook, with or without a change. */
+Test(live, a_hook_reply_rides_on_the_reply_as_r)
+{
+    page pg = dead_render("/counter");
+    bn_test_socket *ts = join_page(&pg, "http://localhost/counter", NULL);
+    const char *ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"hook\",\"event\":\"ask\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"r\":{\"count\":0}}}");
+    ref = bn_test_push(ts, topic_of(&pg), "event", "{\"type\":\"click\",\"event\":\"inc\",\"value\":{}}");
+    assert_reply_json(ts, ref, "{\"diff\":{\"0\":\"1\"}}"); /* answered once */
     bn_test_socket_close(ts);
 }
 
