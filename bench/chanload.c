@@ -62,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "socket/ws_frame.h"
 
 #define MAX_PER_PROC 15000
@@ -86,13 +87,6 @@ typedef struct options {
     int rtt_rate, rtt_secs, rtt_clients;
     int timeout_s;
 } options;
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void sleep_ms(int ms)
 {
@@ -948,38 +942,13 @@ static void gather(int kind, msg *out, int timeout_ms, int64_t **samples, size_t
     }
 }
 
+/* The server's resident memory: one reading of /proc. */
 static long read_rss_kib(long pid)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        die("cannot read %s: %s (--server-pid)", path, strerror(errno));
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
+    long kib = rss_kib(pid);
     if (kib < 0)
-        die("no VmRSS in %s", path);
+        die("cannot read VmRSS of process %ld (--server-pid)", pid);
     return kib;
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* Nearest-rank percentile of sorted v[n], in ms. */
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-    size_t rank = (size_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return (double)v[rank - 1] / 1e6;
 }
 
 static void spawn_workers(const options *o)

@@ -28,8 +28,8 @@
  * Any failure (a refused page, connect or join, an error reply, a closed
  * connection, a phase over --timeout-s) ends the run with a message and exit
  * status 1. Client frames are masked (RFC 6455); the server's frames are
- * parsed with Bennu's own frame parser (src/socket/ws_frame.h). The small
- * helpers are chanload.c's.
+ * parsed with Bennu's own frame parser (src/socket/ws_frame.h); the clock,
+ * percentiles and memory readings are bench_util.h's, shared with chanload.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "socket/ws_frame.h"
 
 #define READ_CHUNK 65536
@@ -96,13 +97,6 @@ static struct {
     bool last_ok;
 } L;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static _Noreturn void die(const char *fmt, ...) BN_PRINTF(1, 2);
 static _Noreturn void die(const char *fmt, ...)
 {
@@ -126,38 +120,13 @@ static void note(const char *fmt, ...)
     va_end(ap);
 }
 
+/* The server's resident memory: one reading of /proc. */
 static long read_rss_kib(long pid)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        die("cannot read %s: %s (--server-pid)", path, strerror(errno));
-    long kib = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-            break;
-    fclose(f);
+    long kib = rss_kib(pid);
     if (kib < 0)
-        die("no VmRSS in %s", path);
+        die("cannot read VmRSS of process %ld (--server-pid)", pid);
     return kib;
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-    return (a > b) - (a < b);
-}
-
-/* Nearest-rank percentile of sorted v[n], in ms. */
-static double pct_ms(const int64_t *v, size_t n, double p)
-{
-    size_t rank = (size_t)(p * (double)n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return (double)v[rank - 1] / 1e6;
 }
 
 static int tcp_connect(bool nonblock)
