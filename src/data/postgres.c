@@ -688,6 +688,20 @@ typedef struct call {
 } call;
 
 /* The deadline passed: asks the server to cancel, then gives it a while to answer. */
+static void cancel(call *k);
+
+/* A wait ran out: the first time, cancel (0: wait on); after the cancel, the connection is
+ * given up (-1 with the error). */
+static int timed_out(call *k)
+{
+    if (!k->cancelled) {
+        cancel(k);
+        return 0;
+    }
+    k->c->dead = true;
+    return fail(k->err, k->a, "57014", "the statement was cancelled but the server did not answer");
+}
+
 static void cancel(call *k)
 {
     PGcancel *pc = PQgetCancel(k->c->pg);
@@ -716,11 +730,8 @@ static int flush(call *k)
         if (ready < 0)
             return fail_conn(k->c, k->err, k->a);
         if (ready == 0) {
-            if (k->cancelled) {
-                k->c->dead = true;
-                return fail(k->err, k->a, "57014", "the statement was cancelled but the server did not answer");
-            }
-            cancel(k);
+            if (timed_out(k) < 0)
+                return -1;
             continue;
         }
         /* The server may be waiting for us to read before it reads more. */
@@ -744,11 +755,8 @@ static int collect(call *k, bn_db_rows *rows, int64_t *changes)
             if (ready < 0)
                 return fail_conn(k->c, k->err, k->a);
             if (ready == 0) {
-                if (k->cancelled) {
-                    k->c->dead = true;
-                    return fail(k->err, k->a, "57014", "the statement was cancelled but the server did not answer");
-                }
-                cancel(k);
+                if (timed_out(k) < 0)
+                    return -1;
                 continue;
             }
             /* The connection is gone: what arrived before (the server's FATAL) is
