@@ -43,6 +43,8 @@
 
 #include <bennu.h>
 
+#include "bench_util.h"
+
 #define TOPIC "room:bench"
 #define WAIT_S 120 /* any phase longer than this fails the run */
 
@@ -214,36 +216,10 @@ static void run_c(child *c) { node_watch("bench-c", n_keys, -1, c->to); }
 /* A redis-server of our own on a free loopback port; sets REDIS_URL. */
 static pid_t start_redis(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(s, (struct sockaddr *)&sa, &len) != 0)
-        die("no free port");
-    close(s);
-    char port[16];
-    snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1); /* its warnings about memory overcommit are not ours */
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-               "no", "--loglevel", "warning", (char *)NULL);
-        perror("presence_bench: redis-server");
-        _exit(127);
-    }
-    for (int i = 0;; i++) {
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        bool up = connect(c, (struct sockaddr *)&sa, sizeof sa) == 0;
-        close(c);
-        if (up)
-            break;
-        if (i > 1000 || waitpid(pid, NULL, WNOHANG) == pid)
-            die("redis-server did not start");
-        sleep_ms(10);
-    }
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%s", port);
-    setenv("REDIS_URL", url, 1);
+    const char *why = NULL;
+    pid_t pid = bench_start_redis(&why);
+    if (pid < 0)
+        die(why);
     return pid;
 }
 

@@ -46,6 +46,8 @@
 
 #include <bennu.h>
 
+#include "bench_util.h"
+
 #define TOPIC "bench"
 #define THREADS 2       /* subscriber loop threads per node */
 #define WARMUP 1000
@@ -246,36 +248,10 @@ static pid_t spawn_node(const char *name, bool redis, unsigned first, unsigned c
 /* A redis-server of our own on a free loopback port; sets REDIS_URL. */
 static pid_t start_redis(void)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || getsockname(s, (struct sockaddr *)&sa, &len) != 0)
-        die("no free port");
-    close(s);
-    char port[16];
-    snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
-    pid_t pid = fork();
-    if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-               "no", "--loglevel", "warning", (char *)NULL);
-        perror("pubsub_bench: redis-server");
-        _exit(127);
-    }
-    for (int i = 0;; i++) {
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        bool up = connect(c, (struct sockaddr *)&sa, sizeof sa) == 0;
-        close(c);
-        if (up)
-            break;
-        if (i > 1000 || waitpid(pid, NULL, WNOHANG) == pid)
-            die("redis-server did not start");
-        sleep_ns(10000000);
-    }
-    char url[64];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%s", port);
-    setenv("REDIS_URL", url, 1);
+    const char *why = NULL;
+    pid_t pid = bench_start_redis(&why);
+    if (pid < 0)
+        die(why);
     return pid;
 }
 
